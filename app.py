@@ -1,0 +1,429 @@
+"""The chat page: ask the articles, read cited answers, open every citation in its source.
+
+A thin layer over ``retrieval.Engine``. Document text and answers are always escaped
+Markdown (``retrieval.render``), never HTML. Run with ``make run`` or
+``streamlit run app.py``; settings come from ``RETRIEVAL_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import streamlit as st
+from pydantic import ValidationError
+
+from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
+from retrieval.answer import Answer
+from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
+from retrieval.export import conversation_markdown
+from retrieval.render import (
+    answer_markdown,
+    deep_link,
+    escape_markdown,
+    parse_highlight,
+    passage_markdown,
+)
+from retrieval.retrieve import clean_query
+
+log = logging.getLogger("retrieval.app")
+ABSTAIN_TITLE = "Not in the articles."
+
+
+@dataclass(frozen=True)
+class Options:
+    page: str
+    k: int
+    docs: list[str]
+    llm: bool
+
+
+# ------------------------------------------------------------------ engine, errors
+@st.cache_resource(show_spinner="Loading the model and the index…")
+def get_engine(settings_json: str) -> Engine:
+    """One Engine (model and index) per process and settings."""
+    engine = Engine(Settings.model_validate_json(settings_json))
+    _ = engine.embedder
+    return engine
+
+
+def one_line(err: BaseException) -> str:
+    """An error as the single line the page shows."""
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        return f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    if isinstance(err, RetrievalError):
+        return " ".join(str(err).split())
+    text = " ".join(str(err).split())[:200]
+    return f"unexpected {type(err).__name__}: {text}; see the server log for details"
+
+
+def guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn``; show any failure as one st.error line (the traceback goes to the log)."""
+    try:
+        return fn(*args, **kwargs)
+    except RetrievalError as err:
+        st.error(one_line(err))
+    except Exception as err:
+        log.exception("app error")
+        st.error(one_line(err))
+    return None
+
+
+def load_snapshot(engine: Engine) -> IndexSnapshot | None:
+    if not engine.store.exists():
+        return None
+    return engine.store.load(engine.embedder)
+
+
+# ------------------------------------------------------------------ source viewer
+def passage_header(passage: Passage, paragraph: int | None = None, n: int | None = None) -> str:
+    first, last = passage.paragraphs
+    para = paragraph if paragraph is not None else first
+    paras = f"¶ {para}" if paragraph is not None or first == last else f"¶ {first}–{last}"
+    parts = [f"**\\[{n}\\]**" if n is not None else f"\\#{passage.rank}",
+             escape_markdown(passage.chunk.source),
+             f"*{escape_markdown(passage.title)}*", paras, f"score {passage.score:.3f}"]
+    if passage.dense is not None:
+        parts.append(f"meaning {passage.dense:.2f}")
+    if passage.keyword is not None:
+        parts.append(f"keywords {passage.keyword:.1f}")
+    return " · ".join(parts)
+
+
+def context_view(snap: IndexSnapshot, doc: str, number: int,
+                 quote: tuple[int, int] | None = None, query: str | None = None) -> bool:
+    """The paragraph and its neighbours in the same article, the quote highlighted."""
+    paras = snap.context(doc, number, window=2)
+    if not paras:
+        st.error(f"paragraph {number} of {doc} is not in the index; check the link or "
+                 "rebuild the index")
+        return False
+    st.caption(escape_markdown(paras[0].title))
+    for para in paras:
+        label = f"**¶ {para.number}**" + (" ⟵ cited" if para.number == number else "")
+        quote_text = None
+        hint = None
+        if para.number == number and quote is not None:
+            hint = quote[0] - para.start
+            quote_text = para.text[hint: quote[1] - para.start] if hint >= 0 else None
+        body = passage_markdown(para.text, quote_text, query, hint)
+        st.markdown(f"{label}  \n{body}")
+    return True
+
+
+def full_link(query_string: str) -> str:
+    base = st.context.url or "http://localhost:8501/"
+    return base.split("?")[0] + query_string
+
+
+def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | None = None,
+                paragraph: int | None = None, quote: str | None = None,
+                quote_range: tuple[int, int] | None = None, query: str | None = None) -> None:
+    """One passage: header, text with highlights, "Open in context" and its deep link."""
+    with st.container(border=True):
+        st.markdown(passage_header(passage, paragraph, n))
+        hint = quote_range[0] - passage.chunk.start if quote_range else None
+        st.markdown(passage_markdown(passage.text, quote, query, hint))
+        para = paragraph if paragraph is not None else passage.paragraphs[0]
+        link = deep_link(passage.doc, para, quote_range)
+        with st.expander("Open in context"):
+            context_view(snap, passage.doc, para, quote_range, query)
+            st.caption("Link to this paragraph")
+            st.code(full_link(link), language=None)
+            if st.button("Open this link", key=f"link-{key}"):
+                set_deep_link(passage.doc, para, quote_range)
+
+
+def set_deep_link(doc: str, para: int, quote: tuple[int, int] | None) -> None:
+    st.query_params.clear()
+    st.query_params["doc"] = doc
+    st.query_params["para"] = str(para)
+    if quote is not None:
+        st.query_params["hl"] = f"{quote[0]}-{quote[1]}"
+    st.rerun()
+
+
+def linked_paragraph(snap: IndexSnapshot) -> None:
+    """``?doc=…&para=…[&hl=start-end]`` opens that paragraph in context."""
+    doc = st.query_params.get("doc")
+    raw = st.query_params.get("para")
+    if not doc and not raw:
+        return
+    with st.container(border=True):
+        st.subheader("Linked paragraph")
+        if not doc or not raw or not raw.strip().isdigit():
+            st.error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "
+                     f"para={raw!r}")
+        else:
+            context_view(snap, doc, int(raw), parse_highlight(st.query_params.get("hl")))
+            st.code(full_link(deep_link(doc, int(raw), parse_highlight(st.query_params.get("hl")))),
+                    language=None)
+        if st.button("Close", key="close-link"):
+            st.query_params.clear()
+            st.rerun()
+
+
+# ------------------------------------------------------------------ chat
+def render_answer(snap: IndexSnapshot, answer: Answer, turn: int) -> None:
+    if answer.rewritten and answer.query:
+        st.caption("Follow-up searched as: " + escape_markdown(answer.query))
+    if answer.notice:
+        st.info(escape_markdown(answer.notice))
+    if answer.abstained:
+        st.markdown(f"**{ABSTAIN_TITLE}** " + answer_markdown(answer.text))
+        st.markdown("Closest passages:")
+        for i, passage in enumerate(answer.passages[:3]):
+            source_card(snap, passage, f"{turn}-near-{i}")
+        rest = answer.passages[3:]
+    else:
+        st.markdown(answer_markdown(answer.text))
+        if answer.citations:
+            st.markdown("**Sources**")
+        for c in answer.citations:
+            source_card(snap, c.passage, f"{turn}-cite-{c.n}", n=c.n, paragraph=c.paragraph,
+                        quote=c.quote, quote_range=(c.quote_start, c.quote_end))
+        cited = {c.passage.chunk.id for c in answer.citations}
+        rest = [p for p in answer.passages if p.chunk.id not in cited]
+    if rest:
+        with st.expander(f"Other retrieved passages ({len(rest)})"):
+            for i, passage in enumerate(rest):
+                source_card(snap, passage, f"{turn}-other-{i}", query=answer.query)
+
+
+def history_for(turns: list[dict]) -> list[Answer]:
+    return [t["answer"] for t in turns if t.get("answer") is not None]
+
+
+def ask(engine: Engine, question: str, opts: Options) -> Answer:
+    history = history_for(st.session_state.turns)
+    return engine.ask(question, history=history or None, k=opts.k, docs=opts.docs or None,
+                      llm=llm_model(engine) if opts.llm else None)
+
+
+def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
+    st.title("Ask the articles")
+    turns: list[dict] = st.session_state.turns
+    for i, turn in enumerate(turns):
+        with st.chat_message("user"):
+            st.markdown(escape_markdown(turn["question"]))
+        with st.chat_message("assistant"):
+            if turn.get("answer") is not None:
+                render_answer(snap, turn["answer"], i)
+            else:
+                st.error(turn["error"])
+    question = st.chat_input("Ask a question about the articles")
+    if question is None:
+        if not turns:
+            st.caption("Answers quote the articles and cite the paragraph each claim comes "
+                       "from. Try: *Which port opened north of Lima?*")
+        return
+    new_turn(engine, snap, question, opts, len(turns))
+
+
+def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, i: int) -> None:
+    try:
+        clean_query(question)
+    except RetrievalError as err:
+        st.error(one_line(err))
+        return
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question))
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Searching the articles…"):
+                answer = ask(engine, question, opts)
+        except Exception as err:
+            if not isinstance(err, RetrievalError):
+                log.exception("ask failed")
+            st.session_state.turns.append({"question": question, "error": one_line(err)})
+            st.error(one_line(err))
+            return
+        st.session_state.turns.append({"question": question, "answer": answer})
+        render_answer(snap, answer, i)
+
+
+# ------------------------------------------------------------------ search
+def search_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
+    st.title("Search passages")
+    query = st.text_input("Search by meaning", key="search_query",
+                          placeholder="e.g. trade between China and Peru")
+    if not query:
+        st.caption("Passages are ranked by meaning and keywords; matched words are highlighted.")
+        return
+    passages = engine.search(query, k=opts.k, docs=opts.docs or None)
+    if not passages:
+        st.info("No results.")
+        return
+    scope = f" in {len(opts.docs)} selected documents" if opts.docs else ""
+    st.caption(f"{len(passages)} passages{scope}")
+    for passage in passages:
+        source_card(snap, passage, f"search-{passage.rank}", query=query)
+
+
+# ------------------------------------------------------------------ sidebar
+def progress_callback(bar) -> Callable[[str, int, int], None]:
+    def update(stage: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"{stage}: {done}/{total}")
+
+    return update
+
+
+def update_index(engine: Engine, rebuild: bool) -> None:
+    bar = st.progress(0.0, text="starting…")
+    report = engine.update_index(rebuild=rebuild, progress=progress_callback(bar))
+    bar.empty()
+    flash("success", report.summary())
+    for problem in report.problems:
+        flash("warning", f"skipped {problem}")
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state.flash.append((kind, text))
+
+
+def show_flash() -> None:
+    for kind, text in st.session_state.flash:
+        getattr(st, kind)(escape_markdown(text))
+    st.session_state.flash = []
+
+
+def index_status(engine: Engine) -> None:
+    st.subheader("Index")
+    status = engine.status()
+    if not status.exists:
+        st.warning("No index yet: build it to start.")
+        if st.button("Build index", type="primary"):
+            update_index(engine, rebuild=False)
+            st.rerun()
+        return
+    if status.problem:
+        st.error(escape_markdown(status.problem))
+    elif status.manifest is not None:
+        m = status.manifest
+        c = m.counts
+        st.markdown(
+            f"{c.get('documents', 0)} documents · {c.get('articles', 0)} articles · "
+            f"{c.get('paragraphs', 0)} paragraphs · {c.get('chunks', 0)} chunks  \n"
+            f"model {escape_markdown(m.model.split('/')[-1])} · built "
+            f"{escape_markdown(m.built_at.replace('T', ' '))}"
+        )
+    if status.fresh:
+        st.success("Fresh: matches the corpus folder.")
+    elif not status.problem:
+        changes = [f"{len(v)} {k}" for k, v in (("added", status.added),
+                   ("changed", status.changed), ("deleted", status.deleted)) if v]
+        st.warning("Stale: " + ", ".join(changes) + " since the build.")
+        if st.button("Update index", type="primary"):
+            update_index(engine, rebuild=False)
+            st.rerun()
+    if st.button("Rebuild index", help="Discard the index and embed every file again"):
+        update_index(engine, rebuild=True)
+        st.rerun()
+
+
+def upload_section(engine: Engine) -> None:
+    st.subheader("Add articles")
+    nonce = st.session_state.upload_nonce
+    files = st.file_uploader("Upload articles", type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
+                             accept_multiple_files=True, key=f"upload-{nonce}",
+                             help=f"{', '.join(ALLOWED_SUFFIXES)} up to "
+                                  f"{engine.settings.max_file_mb:g} MB each")
+    replace = st.checkbox("Replace files of the same name", key="replace_uploads")
+    if not files:
+        return
+    saved = 0
+    for file in files:
+        try:
+            result = save_upload(engine.source_dir, file.name, file.getvalue(),
+                                 engine.max_bytes, overwrite=replace)
+        except RetrievalError as err:
+            flash("error", one_line(err))
+            continue
+        unchanged = result.status == "unchanged"
+        saved += not unchanged
+        flash("info" if unchanged else "success",
+              f"{result.name}: {'already in the corpus' if unchanged else result.status}")
+    st.session_state.upload_nonce += 1
+    if saved:
+        update_index(engine, rebuild=False)
+    st.rerun()
+
+
+def llm_model(engine: Engine) -> Any:
+    """The configured chat model setting, or None when no LLM is configured."""
+    for name in ("llm", "llm_model"):
+        value = getattr(engine.settings, name, None)
+        if value:
+            return value
+    return None
+
+
+def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, list[str], bool]:
+    st.subheader("Answers")
+    has_llm = llm_model(engine) is not None
+    mode = st.radio("Answer mode", ["Extractive", "LLM"], key="answer_mode", horizontal=True,
+                    disabled=not has_llm,
+                    help=None if has_llm else "Set RETRIEVAL_LLM_* to configure an LLM")
+    k = st.slider("Passages", 1, 30, min(engine.settings.k, 30), key="k")
+    names = snap.doc_names if snap is not None else []
+    docs = st.multiselect("Only these documents", names, key="docs")
+    return k, docs, mode == "LLM" and has_llm
+
+
+def export_section() -> None:
+    answers = history_for(st.session_state.turns)
+    markdown = conversation_markdown(answers)
+    st.session_state.export_markdown = markdown
+    st.download_button("Export conversation (Markdown)", markdown, file_name="conversation.md",
+                       mime="text/markdown", disabled=not answers, on_click="ignore")
+    if st.session_state.turns and st.button("Clear conversation"):
+        st.session_state.turns = []
+        st.rerun()
+
+
+def sidebar(engine: Engine, snap: IndexSnapshot | None) -> Options:
+    with st.sidebar:
+        page = st.radio("Page", ["Ask", "Search"], key="page", horizontal=True)
+        show_flash()
+        guarded(index_status, engine)
+        k, docs, llm = answer_options(engine, snap)
+        guarded(upload_section, engine)
+        st.subheader("Conversation")
+        export_section()
+    return Options(page, k, docs, llm)
+
+
+# ------------------------------------------------------------------ main
+def init_state() -> None:
+    for key, value in (("turns", []), ("flash", []), ("upload_nonce", 0)):
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def main() -> None:
+    st.set_page_config(page_title="Ask the articles", page_icon="📰", layout="wide")
+    init_state()
+    try:
+        engine = get_engine(Settings().model_dump_json())
+    except (ValidationError, RetrievalError) as err:
+        st.error(one_line(err))
+        return
+    snap = guarded(load_snapshot, engine)
+    opts = sidebar(engine, snap)
+    if snap is None:
+        st.info("There is no usable index yet: build or rebuild it from the sidebar.")
+        return
+    guarded(linked_paragraph, snap)
+    page = chat_page if opts.page == "Ask" else search_page
+    guarded(page, engine, snap, opts)
+
+
+main()

@@ -1,0 +1,137 @@
+"""Safe upload of files into the corpus folder.
+
+Whatever name a browser sends (``../../x.txt``, ``/etc/passwd.txt``, ``a\\x00b.txt``, a
+thousand characters), the file lands directly inside the corpus folder under a plain name,
+never replaces a different file unless asked to, and is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import SourceError
+
+ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".jsonl")
+MAX_NAME_BYTES = 120          # well under the 255-byte limit of common file systems
+_UNSAFE = re.compile(r"[^\w.\- ]+")
+_RUNS = re.compile(r"[_ ]{2,}")
+
+Status = Literal["added", "replaced", "unchanged"]
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    """Where an upload went and what happened to the folder."""
+
+    name: str
+    path: Path
+    status: Status
+    size: int
+
+
+def safe_name(name: str) -> str:
+    """A plain file name for an uploaded file: no folders, no control characters, short.
+
+    Raises SourceError when nothing usable is left or the type is not allowed.
+    """
+    raw = str(name)
+    base = re.split(r"[/\\]", raw.replace("\x00", ""))[-1]
+    base = unicodedata.normalize("NFKC", base)
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    base = _RUNS.sub("_", _UNSAFE.sub("_", base)).strip(" ._-")
+    stem, dot, suffix = base.rpartition(".")
+    suffix = f".{suffix.lower()}" if dot else ""
+    shown = _shown(raw)
+    if suffix not in ALLOWED_SUFFIXES:
+        raise SourceError(
+            f"{shown}: file type {suffix or '(none)'} is not accepted; upload "
+            + ", ".join(ALLOWED_SUFFIXES) + " files"
+        )
+    stem = stem.strip(" ._-")
+    if not stem:
+        raise SourceError(f"{shown}: the file name has no usable characters; rename the file")
+    budget = MAX_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:budget].decode(errors="ignore").rstrip(" ._-")
+    return stem + suffix
+
+
+def _shown(name: str) -> str:
+    """The name as sent, made printable and short enough for a one-line message."""
+    printable = "".join(ch if ch.isprintable() else "?" for ch in name)
+    return printable if len(printable) <= 60 else printable[:57] + "..."
+
+
+def check_size(name: str, size: int, max_bytes: int) -> None:
+    if size == 0:
+        raise SourceError(f"{name}: the file is empty; upload a file with text in it")
+    if size > max_bytes:
+        raise SourceError(
+            f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit; split "
+            "the file or raise RETRIEVAL_MAX_FILE_MB"
+        )
+
+
+def save_upload(folder: Path | str, name: str, data: bytes, max_bytes: int,
+                overwrite: bool = False) -> SavedFile:
+    """Write ``data`` into ``folder`` under ``safe_name(name)``.
+
+    An identical file already there is left alone (status "unchanged"); a different one is
+    replaced only when ``overwrite`` is true, otherwise SourceError says how to proceed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceError(f"corpus folder {folder} does not exist; create it or set "
+                          "RETRIEVAL_SOURCE_DIR")
+    clean = safe_name(name)
+    check_size(clean, len(data), max_bytes)
+    target = folder / clean
+    if target.resolve().parent != folder.resolve():
+        raise SourceError(f"{_shown(name)}: would be saved outside the corpus folder; "
+                          "rename the file")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise SourceError(f"{clean}: a non-file of that name is in the corpus folder; "
+                          "rename the upload")
+    existed = target.exists()
+    if existed:
+        if target.read_bytes() == data:
+            return SavedFile(clean, target, "unchanged", len(data))
+        if not overwrite:
+            raise SourceError(
+                f"{clean} is already in the corpus with different content; rename the file "
+                "or choose to replace existing files"
+            )
+    _write_atomically(target, data, replace=existed)
+    return SavedFile(clean, target, "replaced" if existed else "added", len(data))
+
+
+def _write_atomically(target: Path, data: bytes, replace: bool) -> None:
+    """Temp file (hidden, so the loader skips it), fsync, then link or rename into place."""
+    tmp = target.with_name(f".{uuid.uuid4().hex}.upload.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)   # fails if a file appeared meanwhile: never clobbers
+            except FileExistsError:
+                raise SourceError(
+                    f"{target.name} appeared in the corpus during the upload; upload again"
+                ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,192 @@
+"""Turn document text and answers into Streamlit Markdown that can only show text.
+
+Every ASCII punctuation character of the input is backslash-escaped, so Markdown links,
+images, HTML tags, emphasis, Streamlit directives (``:red[...]``), emoji codes and math
+in a document are shown literally and stay inert. Highlights are added afterwards with
+Streamlit's own directives (``:orange-background[...]``); nothing here ever needs
+``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+QUOTE_STYLE = "orange-background"
+TERM_STYLE = "blue-background"
+_PUNCT = frozenset(string.punctuation)
+_WORD = re.compile(r"\w+")
+_MARKER = re.compile(r"\\\[(\d{1,3})\\\]")
+_JOINER = "\u2060"  # WORD JOINER: invisible, breaks the autolink patterns
+_WWW = re.compile(r"www\.", re.IGNORECASE)
+_PARA_BREAK = re.compile(r"\n\s*\n")
+_MINIMAL = frozenset("\\`*_[]<>!|~#$:")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Markdown renders exactly as written: every ASCII punctuation mark escaped.
+
+    Line breaks become spaces (a paragraph is shown as one block) and other control
+    characters are dropped.
+    """
+    out = []
+    for ch in _break_autolinks(str(text)):
+        if ch in _PUNCT:
+            out.append("\\" + ch)
+        elif ch in "\r\n\t\f\v":
+            out.append(" ")
+        elif ch.isprintable() or ch in (" ", _JOINER):
+            out.append(ch)
+    return "".join(out)
+
+
+def _break_autolinks(text: str) -> str:
+    """Put an invisible word joiner into ``://``, ``www.`` and ``@``.
+
+    Streamlit's Markdown turns bare URLs and e-mail addresses into links after escapes
+    are resolved, so escaping alone cannot keep them inert.
+    """
+    text = text.replace("://", ":" + _JOINER + "//").replace("@", "@" + _JOINER)
+    return _WWW.sub(lambda m: m.group()[:3] + _JOINER + ".", text)
+
+
+def _escape_block(text: str) -> str:
+    """Escaped text whose blank-line paragraph breaks become Markdown hard line breaks."""
+    return "  \n".join(escape_markdown(part) for part in _PARA_BREAK.split(text))
+
+
+def escape_minimal(text: str) -> str:
+    """Lighter escaping for exported Markdown: no links, images, HTML, emphasis or tables."""
+    return "".join("\\" + ch if ch in _MINIMAL else ch for ch in str(text))
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    style: str
+
+
+def term_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """Spans of the words of ``text`` that match a query word (same stem, stop words ignored).
+
+    Words are found with a fixed pattern; nothing from the query becomes a regex.
+    """
+    from .index import keyword_tokens
+
+    wanted = set(keyword_tokens(query))
+    if not wanted:
+        return []
+    spans = []
+    for match in _WORD.finditer(text):
+        tokens = keyword_tokens(match.group())
+        if tokens and tokens[0] in wanted:
+            spans.append(match.span())
+    return spans
+
+
+def find_quote(text: str, quote: str | None, hint: int | None = None) -> tuple[int, int] | None:
+    """Where ``quote`` sits in ``text`` (nearest to ``hint`` if it occurs twice)."""
+    if not quote:
+        return None
+    if hint is not None and hint >= 0 and text[hint: hint + len(quote)] == quote:
+        return hint, hint + len(quote)
+    found = text.find(quote)
+    if found < 0:
+        squeezed = " ".join(quote.split())
+        found = " ".join(text.split()).find(squeezed) if squeezed else -1
+        if found < 0:
+            return None
+        return _squeezed_to_original(text, found, len(squeezed))
+    return found, found + len(quote)
+
+
+def _squeezed_to_original(text: str, start: int, length: int) -> tuple[int, int] | None:
+    """Map a span of the whitespace-collapsed text back to ``text``."""
+    mapping = []
+    previous_space = True
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if not previous_space:
+                mapping.append(i)
+            previous_space = True
+        else:
+            mapping.append(i)
+            previous_space = False
+    if start + length > len(mapping) or length == 0:
+        return None
+    return mapping[start], mapping[start + length - 1] + 1
+
+
+def highlight(text: str, quote: tuple[int, int] | None = None,
+              terms: Iterable[tuple[int, int]] = ()) -> str:
+    """Escaped ``text`` with the quote span and the term spans highlighted.
+
+    Terms inside the quote are shown in bold within the quote's highlight.
+    """
+    marks = [0] * len(text)       # 0 plain, 1 term, 2 quote, 3 term inside quote
+    if quote:
+        for i in range(max(0, quote[0]), min(len(text), quote[1])):
+            marks[i] = 2
+    for start, end in terms:
+        for i in range(max(0, start), min(len(text), end)):
+            marks[i] |= 1
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and marks[j] == marks[i]:
+            j += 1
+        out.append((marks[i], _escape_block(text[i:j])))
+        i = j
+    return _join_quote_runs(out)
+
+
+def _join_quote_runs(parts: list[tuple[int, str]]) -> str:
+    """Merge consecutive quote segments into one directive, bolding terms inside it."""
+    out: list[str] = []
+    quote: list[str] = []
+    for mark, body in parts:
+        if mark >= 2:
+            quote.append(f"**{body}**" if mark == 3 and body.strip() else body)
+            continue
+        if quote:
+            out.append(f":{QUOTE_STYLE}[{''.join(quote)}]")
+            quote = []
+        out.append(f":{TERM_STYLE}[{body}]" if mark == 1 and body.strip() else body)
+    if quote:
+        out.append(f":{QUOTE_STYLE}[{''.join(quote)}]")
+    return "".join(out)
+
+
+def passage_markdown(text: str, quote: str | None = None, query: str | None = None,
+                     quote_hint: int | None = None) -> str:
+    """A passage or paragraph for st.markdown: inert text, quote and query terms highlighted."""
+    span = find_quote(text, quote, quote_hint)
+    terms = term_spans(text, query) if query else []
+    return highlight(text, span, terms)
+
+
+def answer_markdown(text: str) -> str:
+    """An answer as inert text, its ``[n]`` citation markers in bold."""
+    return _MARKER.sub(r"**\\[\1\\]**", escape_markdown(text))
+
+
+def deep_link(doc: str, paragraph: int, quote: tuple[int, int] | None = None) -> str:
+    """The query string that reopens a paragraph (and its highlighted quote) in context."""
+    params: dict[str, str | int] = {"doc": doc, "para": paragraph}
+    if quote is not None:
+        params["hl"] = f"{quote[0]}-{quote[1]}"
+    return "?" + urlencode(params)
+
+
+def parse_highlight(value: str | None) -> tuple[int, int] | None:
+    """``"120-180"`` -> (120, 180); anything else -> None."""
+    if not value:
+        return None
+    start, sep, end = value.partition("-")
+    if not (sep and start.isdigit() and end.isdigit()) or int(end) <= int(start):
+        return None
+    return int(start), int(end)

@@ -504,7 +504,10 @@ class IndexStore:
         if progress:
             progress("writing", 2, 4)
         bm25 = bm25s.BM25()
-        bm25.index([keyword_tokens(_bm25_text(c)) for c in chunks], show_progress=False)
+        tokens = [keyword_tokens(_bm25_text(c)) for c in chunks]
+        if not any(tokens):  # bm25s cannot index an empty vocabulary (e.g. emoji-only text)
+            tokens = [["\x00"] for _ in chunks]
+        bm25.index(tokens, show_progress=False)
         bm25.save(str(tmp / "bm25"), allow_pickle=False)
         files = _fsync_tree(tmp)
         gen = self.root / name
@@ -545,6 +548,8 @@ class IndexStore:
         for path in self.root.iterdir():
             if path.is_dir() and path.name.lstrip(".").startswith("gen-") and path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and path.name.startswith(".") and path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)  # a write killed before its rename
 
 
 def _source_hashes(source_dir: Path) -> dict[str, str]:

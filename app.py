@@ -43,6 +43,7 @@ class Options:
     k: int
     docs: list[str]
     llm: bool
+    export_box: Any = None
 
 
 # ------------------------------------------------------------------ engine, errors
@@ -65,15 +66,20 @@ def one_line(err: BaseException) -> str:
     return f"unexpected {type(err).__name__}: {text}; see the server log for details"
 
 
+def show_error(text: str) -> None:
+    """One st.error line; the text is escaped (it may quote a file name or a link)."""
+    st.error(escape_markdown(" ".join(str(text).split())))
+
+
 def guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn``; show any failure as one st.error line (the traceback goes to the log)."""
     try:
         return fn(*args, **kwargs)
     except RetrievalError as err:
-        st.error(one_line(err))
+        show_error(one_line(err))
     except Exception as err:
         log.exception("app error")
-        st.error(one_line(err))
+        show_error(one_line(err))
     return None
 
 
@@ -103,7 +109,7 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
     """The paragraph and its neighbours in the same article, the quote highlighted."""
     paras = snap.context(doc, number, window=2)
     if not paras:
-        st.error(f"paragraph {number} of {doc} is not in the index; check the link or "
+        show_error(f"paragraph {number} of {doc} is not in the index; check the link or "
                  "rebuild the index")
         return False
     st.caption(escape_markdown(paras[0].title))
@@ -160,7 +166,7 @@ def linked_paragraph(snap: IndexSnapshot) -> None:
     with st.container(border=True):
         st.subheader("Linked paragraph")
         if not doc or not raw or not raw.strip().isdigit():
-            st.error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "
+            show_error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "
                      f"para={raw!r}")
         else:
             context_view(snap, doc, int(raw), parse_highlight(st.query_params.get("hl")))
@@ -218,7 +224,7 @@ def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
             if turn.get("answer") is not None:
                 render_answer(snap, turn["answer"], i)
             else:
-                st.error(turn["error"])
+                show_error(turn["error"])
     question = st.chat_input("Ask a question about the articles")
     if question is None:
         if not turns:
@@ -232,7 +238,7 @@ def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, 
     try:
         clean_query(question)
     except RetrievalError as err:
-        st.error(one_line(err))
+        show_error(one_line(err))
         return
     with st.chat_message("user"):
         st.markdown(escape_markdown(question))
@@ -244,7 +250,7 @@ def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, 
             if not isinstance(err, RetrievalError):
                 log.exception("ask failed")
             st.session_state.turns.append({"question": question, "error": one_line(err)})
-            st.error(one_line(err))
+            show_error(one_line(err))
             return
         st.session_state.turns.append({"question": question, "answer": answer})
         render_answer(snap, answer, i)
@@ -305,7 +311,7 @@ def index_status(engine: Engine) -> None:
             st.rerun()
         return
     if status.problem:
-        st.error(escape_markdown(status.problem))
+        show_error(status.problem)
     elif status.manifest is not None:
         m = status.manifest
         c = m.counts
@@ -332,8 +338,10 @@ def index_status(engine: Engine) -> None:
 def upload_section(engine: Engine) -> None:
     st.subheader("Add articles")
     nonce = st.session_state.upload_nonce
-    files = st.file_uploader("Upload articles", type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
-                             accept_multiple_files=True, key=f"upload-{nonce}",
+    # No ``type=`` filter: Streamlit would raise on another type; save_upload refuses it
+    # with a one-line message instead.
+    files = st.file_uploader("Upload articles", accept_multiple_files=True,
+                             key=f"upload-{nonce}",
                              help=f"{', '.join(ALLOWED_SUFFIXES)} up to "
                                   f"{engine.settings.max_file_mb:g} MB each")
     replace = st.checkbox("Replace files of the same name", key="replace_uploads")
@@ -397,8 +405,8 @@ def sidebar(engine: Engine, snap: IndexSnapshot | None) -> Options:
         k, docs, llm = answer_options(engine, snap)
         guarded(upload_section, engine)
         st.subheader("Conversation")
-        export_section()
-    return Options(page, k, docs, llm)
+        export_box = st.container()   # filled after the page, so it holds the newest turn
+    return Options(page, k, docs, llm, export_box)
 
 
 # ------------------------------------------------------------------ main
@@ -414,16 +422,20 @@ def main() -> None:
     try:
         engine = get_engine(Settings().model_dump_json())
     except (ValidationError, RetrievalError) as err:
-        st.error(one_line(err))
+        show_error(one_line(err))
         return
     snap = guarded(load_snapshot, engine)
     opts = sidebar(engine, snap)
     if snap is None:
         st.info("There is no usable index yet: build or rebuild it from the sidebar.")
+        with opts.export_box:
+            export_section()
         return
     guarded(linked_paragraph, snap)
     page = chat_page if opts.page == "Ask" else search_page
     guarded(page, engine, snap, opts)
+    with opts.export_box:
+        export_section()
 
 
 main()

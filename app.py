@@ -8,6 +8,7 @@ Markdown (``retrieval.render``), never HTML. Run with ``make run`` or
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ def passage_header(passage: Passage, paragraph: int | None = None, n: int | None
 
 
 def context_view(snap: IndexSnapshot, doc: str, number: int,
-                 quote: tuple[int, int] | None = None, query: str | None = None) -> bool:
+                 quote: tuple[int, int] | None = None, query: str | None = None,
+                 mark: str = "cited") -> bool:
     """The paragraph and its neighbours in the same article, the quote highlighted."""
     paras = snap.context(doc, number, window=2)
     if not paras:
@@ -114,7 +116,7 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
         return False
     st.caption(escape_markdown(paras[0].title))
     for para in paras:
-        label = f"**¶ {para.number}**" + (" ⟵ cited" if para.number == number else "")
+        label = f"**¶ {para.number}**" + (f" ⟵ {mark}" if para.number == number else "")
         quote_text = None
         hint = None
         if para.number == number and quote is not None:
@@ -141,7 +143,8 @@ def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | Non
         para = paragraph if paragraph is not None else passage.paragraphs[0]
         link = deep_link(passage.doc, para, quote_range)
         with st.expander("Open in context"):
-            context_view(snap, passage.doc, para, quote_range, query)
+            context_view(snap, passage.doc, para, quote_range, query,
+                         mark="cited" if n is not None else "this passage")
             st.caption("Link to this paragraph")
             st.code(full_link(link), language=None)
             if st.button("Open this link", key=f"link-{key}"):
@@ -342,6 +345,7 @@ def upload_section(engine: Engine) -> None:
     # with a one-line message instead.
     files = st.file_uploader("Upload articles", accept_multiple_files=True,
                              key=f"upload-{nonce}",
+                             max_upload_size=max(1, math.ceil(engine.settings.max_file_mb)),
                              help=f"{', '.join(ALLOWED_SUFFIXES)} up to "
                                   f"{engine.settings.max_file_mb:g} MB each")
     replace = st.checkbox("Replace files of the same name", key="replace_uploads")

@@ -371,3 +371,23 @@ def test_malicious_document_renders_as_inert_text(app_engine, monkeypatch):
     assert_clean(at)
     shown = assert_no_html(at)
     assert any("javascript" in b and "\\]\\(" in b for b in shown)
+
+
+def test_missing_index_can_be_built_from_the_sidebar(app_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(tmp_path / "new-index"))
+    at = run_app()
+    assert_clean(at)
+    assert any("No index yet" in w.value for w in at.sidebar.warning)
+    assert "no usable index yet" in at.main.info[0].value
+    next(b for b in at.sidebar.button if b.label == "Build index").click().run()
+    assert_clean(at)
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+    assert (tmp_path / "new-index" / "manifest.json").exists()
+    assert at.chat_input
+
+
+def test_bad_setting_is_one_error_line(app_engine, monkeypatch):
+    monkeypatch.setenv("RETRIEVAL_K", "0")
+    at = run_app()
+    assert_clean(at)
+    assert errors(at) == ["setting k: Value error, must be greater than 0. Currently, it is 0"]

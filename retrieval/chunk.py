@@ -17,7 +17,8 @@ from .config import ChunkerSettings
 from .load import Document, Paragraph
 
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+# (The look-behind and possessive quantifiers keep a long run of dots linear, not quadratic.)
+_SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)")
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý]")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st mt no vs etc e.g i.e u.s u.k u.n jan feb mar apr jun jul aug"
@@ -33,7 +34,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     pos = start
     for match in _SENTENCE_END.finditer(text, start, end):
         cut = match.end()
-        if _is_abbreviation(text, match.start()) or not _NEXT_START.match(text, cut, end):
+        if not _NEXT_START.match(text, cut, end) or _is_abbreviation(text, match.start()):
             continue
         spans.extend(_hard_wrap(text, pos, cut))
         pos = cut
@@ -137,7 +138,8 @@ class Chunker:
             return [_Piece(para, para.start, para.end, tokens)]
         pieces: list[_Piece] = []
         for s, e in sentence_spans(text, para.start, para.end):
-            n = self.count(text[s:e])
+            n = self.settings.max_tokens + 1 if e - s > self.settings.max_tokens * 12 \
+                else self.count(text[s:e])
             if n > self.settings.max_tokens:
                 pieces.extend(self._split_words(text, para, s, e))
             elif pieces and pieces[-1].tokens + n + 1 <= self.settings.max_tokens:
@@ -154,9 +156,11 @@ class Chunker:
         pos = start
         while pos < end:
             cut = min(end, pos + budget * 3)
-            while self.count(text[pos:cut]) > budget and cut - pos > 1:
-                space = text.rfind(" ", pos + 1, cut)
-                cut = space if space > pos else pos + max(1, (cut - pos) * 2 // 3)
+            while (n := self.count(text[pos:cut])) > budget and cut - pos > 1:
+                # shrink in proportion to the excess, not a word at a time (token-dense text)
+                limit = pos + max(1, (cut - pos) * budget // n)
+                space = text.rfind(" ", pos + 1, limit + 1)
+                cut = space if space > pos else limit
             stop = cut
             while stop > pos and text[stop - 1].isspace():
                 stop -= 1

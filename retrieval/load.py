@@ -24,6 +24,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 _PARA_SEP = re.compile(r"\n\s*\n")
 _CONTINUE = re.compile(r"continue reading\s*[:\-–—]?\s*(.+)", re.IGNORECASE | re.DOTALL)
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+MAX_PARAGRAPHS = 100_000  # per file: a million one-line paragraphs would need ~0.5 GB of RAM
 _BOILERPLATE_EXACT = frozenset(
     {
         "we recommend", "most read", "key words", "keywords", "you may also like",
@@ -245,6 +246,19 @@ def _documents_from_jsonl(name: str, text: str) -> list[Document]:
     return documents
 
 
+def _check_paragraph_count(name: str, text: str, suffix: str) -> None:
+    """Refuse, before building them, more paragraphs (or JSONL records) than memory allows."""
+    if suffix == ".jsonl":
+        count, what = text.count("\n") + 1, "lines"
+    else:
+        count, what = sum(1 for _ in _PARA_SEP.finditer(text)) + 1, "paragraphs"
+    if count > MAX_PARAGRAPHS:
+        raise SourceError(
+            f"{name}: more than {MAX_PARAGRAPHS:,} {what}, the limit for one file; split the "
+            "file into smaller ones"
+        )
+
+
 def read_source(path: Path, max_bytes: int) -> SourceFile:
     """Read one supported file. Raises SourceError naming the file and the fix."""
     name = path.name
@@ -262,11 +276,12 @@ def read_source(path: Path, max_bytes: int) -> SourceFile:
         )
     data = path.read_bytes()
     text, encoding = decode(data, name)
+    if suffix in (".html", ".htm"):
+        text = html_to_text(text)
+    _check_paragraph_count(name, text, suffix)
     if suffix == ".jsonl":
         documents = _documents_from_jsonl(name, text)
     else:
-        if suffix in (".html", ".htm"):
-            text = html_to_text(text)
         documents = [Document(name, name, text, build_paragraphs(name, text))]
     documents = [d for d in documents if any(not p.boilerplate for p in d.paragraphs)]
     if not documents:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+from .answer import Answer, ExtractiveAnswerer, TermWeights, finish_answer
 from .config import ChunkerSettings, Settings
+from .conversation import rewrite_query
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
 from .index import IndexStatus, IndexStore, Progress, UpdateReport
-from .retrieve import HybridRetriever, Passage
+from .errors import QueryError
+from .llm import LLMAnswerer, resolve_chat_model
+from .retrieve import HybridRetriever, Passage, clean_query
 
 
 class Engine:
@@ -54,3 +60,45 @@ class Engine:
     def search(self, query: str, k: int | None = None,
                docs: list[str] | None = None) -> list[Passage]:
         return self.retriever.search(query, k or self.settings.k, docs)
+
+    # ------------------------------------------------------------------ answers (issue 4)
+    ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)
+
+    def answerer(self) -> ExtractiveAnswerer:
+        """The extractive answerer, with term weights of the current index generation."""
+        snap = self.retriever.snapshot()
+        cached = getattr(self, "_answerer", None)
+        if cached is None or cached[0] is not snap:
+            weights = TermWeights([c.embed_text for c in snap.chunks])
+            old = cached[1] if cached else None
+            answerer = ExtractiveAnswerer(self.embedder, weights)
+            if old is not None:
+                answerer.share_cache(old)
+            self._answerer = cached = (snap, answerer)
+        return cached[1]
+
+    def ask(self, question: str, history: Sequence[Any] | None = None, k: int | None = None,
+            docs: list[str] | None = None, llm: Any = None) -> Answer:
+        """A short cited answer from the articles, or an honest "the articles don't say".
+
+        ``history`` holds earlier turns ((question, Answer) pairs or Answers): a follow-up is
+        rewritten into a standalone query. ``llm``: None for the extractive answerer, or a
+        LangChain chat model, a model name or True (RETRIEVAL_LLM_* from the environment).
+        """
+        question = clean_query(question)
+        k = k or self.settings.k
+        if k < 1:
+            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        answerer = self.answerer()
+        query, rewritten = rewrite_query(question, history, rarity=answerer.name_rarity)
+        pool = self.search(query, max(k, self.ANSWER_POOL), docs)
+        extractive = answerer.answer(query, pool)
+        extractive = finish_answer(extractive, question, query, rewritten, k)
+        if not llm:
+            return extractive
+        chat_model, config = resolve_chat_model(llm)
+        timeout = config.timeout if config else 30.0
+        budget = config.context_tokens if config else 3000
+        answer = LLMAnswerer(chat_model, budget, timeout).answer(
+            query, pool[:k], fallback=lambda: extractive)
+        return finish_answer(answer, question, query, rewritten, k)

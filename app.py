@@ -370,12 +370,8 @@ def upload_section(engine: Engine) -> None:
 
 
 def llm_model(engine: Engine) -> Any:
-    """The configured chat model setting, or None when no LLM is configured."""
-    for name in ("llm", "llm_model"):
-        value = getattr(engine.settings, name, None)
-        if value:
-            return value
-    return None
+    """True when an LLM is configured (RETRIEVAL_LLM_MODEL, read by ``Engine.ask``)."""
+    return True if os.environ.get("RETRIEVAL_LLM_MODEL") else None
 
 
 def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, list[str], bool]:
@@ -383,7 +379,8 @@ def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, lis
     has_llm = llm_model(engine) is not None
     mode = st.radio("Answer mode", ["Extractive", "LLM"], key="answer_mode", horizontal=True,
                     disabled=not has_llm,
-                    help=None if has_llm else "Set RETRIEVAL_LLM_* to configure an LLM")
+                    help=(f"LLM: {os.environ.get('RETRIEVAL_LLM_MODEL')}" if has_llm else
+                          "Set RETRIEVAL_LLM_MODEL (and RETRIEVAL_LLM_BASE_URL) to use an LLM"))
     k = st.slider("Passages", 1, 30, min(engine.settings.k, 30), key="k")
     names = snap.doc_names if snap is not None else []
     docs = st.multiselect("Only these documents", names, key="docs")

@@ -141,6 +141,99 @@ def search(query: Annotated[Optional[str], typer.Argument(help="what to look for
         typer.echo("    " + " ".join(p.text.split())[:300])
 
 
+@app.command()
+def ask(question: Annotated[Optional[str], typer.Argument(help="the question")] = None,
+        k: Annotated[int, typer.Option("-k", help="passages to return (at least 10 in "
+                                                  "--batch)")] = 10,
+        doc: Annotated[Optional[list[str]],
+                       typer.Option("--doc", help="only this document")] = None,
+        batch: Annotated[Optional[Path], typer.Option(help="JSONL of id/question; writes "
+                                                           "results lines")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="write --batch results "
+                                                                  "here, not stdout")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        llm: Annotated[Optional[str], typer.Option(
+            "--llm", help="chat model name at an OpenAI-compatible endpoint (default: "
+                          "RETRIEVAL_LLM_MODEL if set, else the extractive answerer)")] = None,
+        llm_url: Annotated[Optional[str], typer.Option(
+            "--llm-url", help="endpoint base URL (default: RETRIEVAL_LLM_BASE_URL)")] = None,
+        extractive: Annotated[bool, typer.Option(
+            "--extractive", help="never use an LLM, even if RETRIEVAL_LLM_MODEL is set")] = False,
+        index_dir: IndexDir = None) -> None:
+    """Answer a question from the articles, citing the paragraphs; or say they don't say."""
+    from .llm import LLMConfig
+
+    engine = make_engine(index_dir)
+    chat = None
+    if not extractive and (llm or os.environ.get("RETRIEVAL_LLM_MODEL")):
+        chat = LLMConfig.from_env(model=llm, base_url=llm_url)
+    if batch is not None:
+        _ask_batch(engine, batch, out, max(k, 10), doc, chat)
+        return
+    if question is None:
+        raise QueryError("no question given; pass one, e.g. retrieval ask \"Who visited Peru?\"")
+    answer = engine.ask(question, k=k, docs=doc, llm=chat)
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    _print_answer(answer)
+
+
+def _ask_batch(engine: Engine, batch: Path, out: Path | None, k: int,
+               docs: list[str] | None, chat) -> None:
+    rows = _read_questions(batch)
+    lines = [json.dumps(engine.ask(row["question"], k=k, docs=docs, llm=chat)
+                        .to_dict(str(row["id"])), ensure_ascii=False) for row in rows]
+    if out is None:
+        for line in lines:
+            typer.echo(line)
+        return
+    from .index import atomic_write_bytes
+
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode("utf-8"))
+    typer.echo(f"wrote {len(lines)} results to {out}", err=True)
+
+
+def _print_answer(answer) -> None:
+    if answer.rewritten:
+        typer.echo(f"(searched for: {answer.query})")
+    typer.echo(answer.text)
+    if answer.notice:
+        typer.echo(f"note: {answer.notice}")
+    for c in answer.citations:
+        typer.echo(f"[{c.n}] {c.doc} ¶{c.paragraph}  {c.title}")
+        typer.echo(f"    “{' '.join(c.quote.split())}”")
+    if answer.abstained:
+        for p in answer.passages[:3]:
+            first, last = p.paragraphs
+            typer.echo(f"  closest: {p.doc} ¶{first}-{last}  {' '.join(p.text.split())[:160]}")
+
+
+@app.command("eval")
+def eval_(questions: Annotated[Path, typer.Argument(help="question set, e.g. "
+                                                          "../shared/eval/dev.jsonl")],
+          results: Annotated[Optional[Path], typer.Option(
+              "--results", help="results JSONL to score (default: run `ask` on every question)")]
+          = None,
+          k: Annotated[int, typer.Option("-k", help="passages per question")] = 10,
+          index_dir: IndexDir = None) -> None:
+    """Score answers and passages with the definitions of eval/score.py; prints JSON."""
+    from .evaluate import read_jsonl, score
+
+    rows = read_jsonl(questions)
+    for line_no, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not {"id", "question", "kind"} <= row.keys():
+            raise SourceError(f"{questions}: row {line_no} lacks id, question or kind; "
+                              "pass a question set like eval/dev.jsonl")
+    if results is not None:
+        found = read_jsonl(results)
+    else:
+        engine = make_engine(index_dir)
+        found = [engine.ask(row["question"], k=max(k, 10)).to_dict(str(row["id"]))
+                 for row in rows]
+    typer.echo(json.dumps(score(rows, found), indent=2))
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

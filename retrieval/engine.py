@@ -59,7 +59,7 @@ class Engine:
 
     def search(self, query: str, k: int | None = None,
                docs: list[str] | None = None) -> list[Passage]:
-        return self.retriever.search(query, k or self.settings.k, docs)
+        return self.retriever.search(query, self.settings.k if k is None else k, docs)
 
     # ------------------------------------------------------------------ answers (issue 4)
     ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)

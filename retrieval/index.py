@@ -220,8 +220,9 @@ class IndexSnapshot:
     def keyword_search(self, query: str, k: int,
                        allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows by BM25, as (ids, scores); rows with no matching term are left out."""
-        tokens = [t for t in keyword_tokens(query) if t in self.bm25.vocab_dict]
-        if not tokens or not len(self.chunks):
+        tokens = [t for t in keyword_tokens(query) if t in self.bm25.vocab_dict] \
+            if len(self.chunks) else []
+        if not tokens:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
         if allowed is not None:

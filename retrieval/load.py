@@ -213,7 +213,7 @@ _DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "head"
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML page, one paragraph per block element."""
     soup = BeautifulSoup(markup, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    title = " ".join(soup.title.get_text(" ").split()) if soup.title else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
     for tag in soup.find_all(_BLOCK_TAGS):

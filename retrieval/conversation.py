@@ -63,11 +63,13 @@ def _previous_query(history: Sequence[Turn | Answer | str]) -> tuple[str, Answer
 
 def needs_context(question: str) -> bool:
     """Whether a question leans on earlier turns: pronouns, "what about …", or very short."""
-    words = re.findall(r"[\w'’]+", question.lower())
     if _WHAT_ABOUT.match(question):
         return True
-    if any(w in _PRONOUNS for w in words):
-        return True
+    pronoun = next((m for m in re.finditer(r"[\w'’]+", question)
+                    if m.group(0).lower() in _PRONOUNS), None)
+    if pronoun is not None:
+        # "When did China open its …": the pronoun refers to a name said before it
+        return not _entities(question[:pronoun.start()])
     return len(keyword_tokens(question)) <= SHORT_QUESTION and not _entities(question)
 
 

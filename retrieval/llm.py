@@ -151,6 +151,7 @@ def verify_reply(reply: str, passages: Sequence[Passage]) -> Verified:
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(passages)]
         bad_numbers += [n for n in numbers if not 1 <= n <= len(passages)]
         plain = " ".join(_MARKUP.sub(" ", _MARKER.sub(" ", sentence)).split())
+        plain = re.sub(r"\s+([.,;:!?])", r"\1", plain)
         backed = [n for n in valid if supports(plain, passages[n - 1])]
         if not plain or _LINK.search(sentence) or not backed:
             dropped.append(sentence)

@@ -1,0 +1,138 @@
+"""The extractive answerer: short cited answers, verbatim quotes, honest abstention."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from retrieval import Chunk, Passage, QueryError
+from retrieval.answer import core_question, passage_sentences, question_type
+
+
+def _check_citations(engine, answer) -> None:
+    """Every quote is a verbatim slice of its passage and sits in the cited paragraph."""
+    snap = engine.store.load(engine.embedder)
+    assert answer.citations
+    for c in answer.citations:
+        assert c.quote and c.quote in c.passage.text
+        chunk = c.passage.chunk
+        assert chunk.text[c.quote_start - chunk.start: c.quote_end - chunk.start] == c.quote
+        para = snap.paragraph(c.doc, c.paragraph)
+        assert para is not None and para.start <= c.quote_start < c.quote_end <= para.end
+        assert f"[{c.n}]" in answer.text
+        assert any(p is c.passage for p in answer.passages)
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Who founded the port?", "person"),
+    ("Which Lao president visited China?", "person"),
+    ("When did the railway open?", "date"),
+    ("On what date were ties established?", "date"),
+    ("How many kilometres of track were built?", "number"),
+    ("How much does an alpaca weigh?", "number"),
+    ("Where do alpacas live?", "place"),
+    ("In which city was the congress held?", "place"),
+    ("What idiom did the statement use?", "other"),
+])
+def test_question_type_from_question_words(question, kind):
+    assert question_type(question) == kind
+
+
+def test_core_question_drops_leading_and_trailing_context():
+    q = "According to the 2020 article on trade, how many ports does the canal serve?"
+    assert core_question(q) == "how many ports does the canal serve?"
+    q = "Which city hosted the congress, according to the article?"
+    assert core_question(q) == "Which city hosted the congress?"
+    assert core_question("In which city was it held?") == "In which city was it held?"
+
+
+def test_passage_sentences_locate_quotes_and_paragraphs():
+    doc_text = "Title\n\nFirst one. Second one here.\n\nThird paragraph, one sentence."
+    start = doc_text.index("First")
+    chunk = Chunk("d.txt", "d.txt", "Title", 1, 2, start, len(doc_text), doc_text[start:])
+    sentences = passage_sentences(Passage(1, chunk, 1.0))
+    assert [s.text for s in sentences] == ["First one.", "Second one here.",
+                                           "Third paragraph, one sentence."]
+    assert [s.paragraph for s in sentences] == [1, 1, 2]
+    for s in sentences:
+        assert doc_text[s.start:s.end] == s.text
+
+
+def test_fact_question_gets_the_answering_sentence_with_citation(fake_engine):
+    answer = fake_engine.ask("When did China open its first high-speed railway?")
+    assert not answer.abstained and answer.mode == "extractive"
+    assert "2008" in answer.text
+    assert re.search(r"\[\d+\]$", answer.text)
+    _check_citations(fake_engine, answer)
+
+
+def test_answer_is_sentences_not_a_passage_dump(fake_engine):
+    answer = fake_engine.ask("How much does an adult alpaca weigh?")
+    assert "60 kilograms" in answer.text
+    assert "Andes" not in answer.text  # the other sentence of the article is not the answer
+    assert 1 <= len(answer.citations) <= 3
+    _check_citations(fake_engine, answer)
+
+
+def test_unanswerable_question_abstains_but_returns_passages(fake_engine):
+    answer = fake_engine.ask("How many votes did Claudia Sheinbaum receive in Mexico?")
+    assert answer.abstained
+    assert answer.text.startswith("The articles don't say")
+    assert answer.citations == []
+    assert answer.passages  # the closest passages, so the user can look
+
+
+def test_results_line_has_the_eval_format(fake_engine):
+    row = fake_engine.ask("Where do alpacas live?", k=3).to_dict("q1")
+    assert row["id"] == "q1" and row["abstained"] is False
+    assert {"answer", "citations", "passages", "query", "rewritten"} <= row.keys()
+    cited = row["citations"][0]
+    assert {"n", "doc", "title", "paragraph", "text", "quote"} <= cited.keys()
+    assert cited["quote"] in cited["text"]
+    assert len(row["passages"]) >= 3
+
+
+def test_bad_k_and_empty_question_are_query_errors(fake_engine):
+    with pytest.raises(QueryError, match="k must be greater than 0"):
+        fake_engine.ask("Where do alpacas live?", k=-1)
+    with pytest.raises(QueryError, match="empty"):
+        fake_engine.ask("   ")
+
+
+@pytest.mark.integration
+def test_seed_articles_fact_and_abstention(seed_engine):
+    answer = seed_engine.ask("Which city hosted the fifth Pan African Congress in 1945?")
+    assert not answer.abstained and "Manchester" in answer.text
+    _check_citations(seed_engine, answer)
+    assert len(answer.passages) >= 10
+    none = seed_engine.ask("How many Confucius Institutes are there in Cuba?")
+    assert none.abstained and none.passages
+
+
+def test_cli_ask_single_json_and_batch(fake_engine, monkeypatch, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from retrieval import cli
+
+    monkeypatch.setattr(cli, "make_engine", lambda *a, **kw: fake_engine)
+    monkeypatch.delenv("RETRIEVAL_LLM_MODEL", raising=False)
+    runner = CliRunner()
+    out = runner.invoke(cli.app, ["ask", "Where do alpacas live?"])
+    assert out.exit_code == 0 and "Andes" in out.output and "alpacas.txt ¶1" in out.output
+    out = runner.invoke(cli.app, ["ask", "Where do alpacas live?", "--json"])
+    assert json.loads(out.output)["citations"][0]["doc"] == "alpacas.txt"
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "x1", "question": "Where do alpacas live?"}\n'
+                         '{"id": "x2", "question": "How many votes did Sheinbaum get?"}\n',
+                         encoding="utf-8")
+    results = tmp_path / "r.jsonl"
+    out = runner.invoke(cli.app, ["ask", "--batch", str(questions), "--out", str(results)])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["x1", "x2"]
+    assert [r["abstained"] for r in rows] == [False, True]
+    n_chunks = len(fake_engine.store.load(fake_engine.embedder).chunks)
+    assert all(len(r["passages"]) == min(10, n_chunks) for r in rows)

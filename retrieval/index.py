@@ -8,6 +8,9 @@ Layout under the index folder (no pickle anywhere)::
     gen-<id>/dense.faiss  the FAISS index over those vectors (faiss.write_index)
     gen-<id>/chunks.json  chunk metadata and text
     gen-<id>/paragraphs.json  every content paragraph (for "open in context")
+    gen-<id>/sentences.npy    (chunk row, start, end) of every sentence of every chunk
+    gen-<id>/sentence_vectors.npy, sentences.faiss   one embedding per sentence
+    gen-<id>/bm25_articles/   a second keyword index, one entry per article
     gen-<id>/bm25/        the bm25s keyword index (JSON + .npy, allow_pickle=False)
 
 A build writes a fresh generation folder, fsyncs it, then swaps the manifest with
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from .chunk import Chunk, Chunker
+from .chunk import Chunk, Chunker, sentence_spans
 from .config import ChunkerSettings
 from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
@@ -147,7 +150,8 @@ def build_faiss(vectors: np.ndarray, index_type: str = "auto"):
         index.train(vectors[np.random.default_rng(0).permutation(n)[: 64 * nlist]])
         index.nprobe = max(1, nlist // 16)
     else:
-        raise ValueError(f"index_type must be auto, flat, hnsw or ivf. Currently, it is {index_type}")
+        raise ValueError(
+            f"index_type must be auto, flat, hnsw or ivf. Currently, it is {index_type}")
     if n:
         index.add(vectors)
     return index
@@ -157,9 +161,15 @@ class IndexSnapshot:
     """One immutable, fully loaded index generation: every search reads one snapshot."""
 
     def __init__(self, manifest: Manifest, chunks: list[Chunk], vectors: np.ndarray,
-                 dense, bm25, paragraphs: list[Paragraph] | None = None) -> None:
+                 dense, bm25, paragraphs: list[Paragraph] | None = None,
+                 sentences: SentenceRows | None = None, sentence_dense=None,
+                 article_bm25=None) -> None:
         self.manifest = manifest
         self.chunks = chunks
+        self.sentences = sentences or SentenceRows.of_chunks(chunks, vectors)
+        self.sentence_dense = sentence_dense
+        self.article_bm25 = article_bm25
+        self.articles, self.chunk_article = _articles(chunks)
         self.paragraphs: dict[str, dict[int, Paragraph]] = {}
         for para in paragraphs or []:
             self.paragraphs.setdefault(para.doc, {})[para.number] = para
@@ -175,6 +185,48 @@ class IndexSnapshot:
     @property
     def doc_names(self) -> list[str]:
         return sorted({c.source for c in self.chunks})
+
+    def sentence_max(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each chunk row, the best inner product of ``query`` with one of its sentences."""
+        sent = self.sentences
+        if not len(rows):
+            return np.zeros(0, dtype=np.float32)
+        starts, ends = sent.offsets[rows], sent.offsets[rows + 1]
+        if len(rows) == len(self.chunks):
+            scores = sent.vectors @ query
+            return np.maximum.reduceat(scores, starts) if len(scores) else scores
+        picks = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+        scores = sent.vectors[picks] @ query
+        return np.maximum.reduceat(scores, np.concatenate([[0], np.cumsum(ends - starts)[:-1]]))
+
+    def sentence_search(self, query: np.ndarray, k: int,
+                        allowed: np.ndarray | None = None) -> np.ndarray:
+        """Chunk rows holding the k sentences nearest to ``query`` (approximate at scale)."""
+        vectors = self.sentences.vectors
+        if self.sentence_dense is None or not len(vectors):
+            return np.zeros(0, dtype=np.int64)
+        params = None
+        if allowed is not None:
+            sent_rows = np.concatenate(
+                [np.arange(self.sentences.offsets[r], self.sentences.offsets[r + 1])
+                 for r in allowed]) if len(allowed) else np.zeros(0, dtype=np.int64)
+            params = _selector_params(self.sentence_dense, sent_rows)
+        k = min(k, len(vectors))
+        _, ids = self.sentence_dense.search(query.reshape(1, -1).astype(np.float32), k,
+                                            params=params)
+        ids = ids[0][ids[0] >= 0]
+        return np.unique(self.sentences.spans[ids, 0])
+
+    def keyword_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 of every chunk, divided by the best (0 to 1)."""
+        return _normalised_bm25(self.bm25, tokens, len(self.chunks))
+
+    def article_keyword_scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 of each chunk's whole article, divided by the best article's (0 to 1)."""
+        if self.article_bm25 is None:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        per_article = _normalised_bm25(self.article_bm25, tokens, len(self.articles))
+        return per_article[self.chunk_article]
 
     def paragraph(self, doc: str, number: int) -> Paragraph | None:
         return self.paragraphs.get(doc, {}).get(number)
@@ -364,17 +416,26 @@ class IndexStore:
             bm25 = bm25s.BM25.load(str(gen / "bm25"), mmap=False, allow_pickle=False)
             paragraphs = [Paragraph(**r) for r in
                           json.loads((gen / "paragraphs.json").read_text(encoding="utf-8"))]
+            sentences = SentenceRows(
+                np.load(gen / "sentences.npy", allow_pickle=False),
+                np.load(gen / "sentence_vectors.npy", allow_pickle=False), len(chunks))
+            sentence_dense = faiss.read_index(str(gen / "sentences.faiss"))
+            article_bm25 = bm25s.BM25.load(str(gen / "bm25_articles"), mmap=False,
+                                           allow_pickle=False)
         except (ValueError, TypeError, KeyError, OSError, RuntimeError):
             raise IndexCorruptError(
                 f"index generation {gen} cannot be read; rebuild with `{REBUILD_HINT}`"
             ) from None
         counts = {len(chunks), vectors.shape[0], dense.ntotal}
-        if len(counts) != 1 or vectors.shape[1] != manifest.dim:
+        sentence_counts = {len(sentences.spans), len(sentences.vectors), sentence_dense.ntotal}
+        if len(counts) != 1 or vectors.shape[1] != manifest.dim or len(sentence_counts) != 1 \
+                or not sentences.valid():
             raise IndexCorruptError(
                 f"index in {self.root}/ has {len(chunks)} chunks but {vectors.shape[0]} vectors "
                 f"and {dense.ntotal} FAISS entries; rebuild with `{REBUILD_HINT}`"
             )
-        return IndexSnapshot(manifest, chunks, vectors, dense, bm25, paragraphs)
+        return IndexSnapshot(manifest, chunks, vectors, dense, bm25, paragraphs, sentences,
+                             sentence_dense, article_bm25)
 
     def _verify_files(self, gen: Path, manifest: Manifest) -> None:
         for rel, expected in manifest.files.items():
@@ -438,12 +499,12 @@ class IndexStore:
             if previous is not None and not (report.added or report.changed or report.deleted):
                 report.chunks_total = len(previous)
                 return report
-            chunks, vectors = self._chunks_and_vectors(loaded, previous, embedder, chunker,
-                                                       report, progress)
-            self._write_generation(source_dir, loaded, chunks, vectors, embedder, chunker,
-                                   index_type, progress)
+            rows = self._chunks_and_vectors(loaded, previous, embedder, chunker, report,
+                                            progress)
+            self._write_generation(source_dir, loaded, rows, embedder, chunker, index_type,
+                                   progress)
             report.written = True
-            report.chunks_total = len(chunks)
+            report.chunks_total = len(rows.chunks)
             return report
 
     @staticmethod
@@ -463,8 +524,7 @@ class IndexStore:
 
     def _chunks_and_vectors(self, loaded: LoadResult, previous: IndexSnapshot | None,
                             embedder: BaseEmbedder, settings: ChunkerSettings,
-                            report: UpdateReport, progress: Progress | None,
-                            ) -> tuple[list[Chunk], np.ndarray]:
+                            report: UpdateReport, progress: Progress | None) -> _Rows:
         chunker = Chunker(settings)
         reuse = set(report.unchanged)
         kept_rows: dict[str, list[int]] = {}
@@ -476,16 +536,20 @@ class IndexStore:
         for file in loaded.files:
             if file.name not in reuse:
                 new_chunks.extend(c for d in file.documents for c in chunker.chunk(d))
-        report_progress = (lambda done, total: progress("embedding", done, total)) if progress else None
-        new_vectors = embedder.embed([c.embed_text for c in new_chunks], report_progress)
+        report_progress = (
+            (lambda done, total: progress("embedding", done, total)) if progress else None)
+        spans = [chunk_sentences(c) for c in new_chunks]
+        texts = [c.embed_text for c in new_chunks]
+        texts += [c.text[s:e] for c, sp in zip(new_chunks, spans) for s, e in sp]
+        vectors = embedder.embed(texts, report_progress)
+        new = _Rows.build(new_chunks, vectors[:len(new_chunks)], spans,
+                          vectors[len(new_chunks):])
         report.chunks_embedded = len(new_chunks)
-        return _assemble(loaded.files, previous, kept_rows, new_chunks, new_vectors, embedder.dim)
+        return _assemble(loaded.files, previous, kept_rows, new, embedder.dim)
 
-    def _write_generation(self, source_dir: Path, loaded: LoadResult, chunks: list[Chunk],
-                          vectors: np.ndarray, embedder: BaseEmbedder,
-                          chunker: ChunkerSettings, index_type: str,
+    def _write_generation(self, source_dir: Path, loaded: LoadResult, rows: _Rows,
+                          embedder: BaseEmbedder, chunker: ChunkerSettings, index_type: str,
                           progress: Progress | None) -> None:
-        import bm25s
         import faiss
 
         name = f"gen-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -493,9 +557,14 @@ class IndexStore:
         tmp.mkdir(parents=True)
         if progress:
             progress("writing", 0, 4)
+        chunks, vectors = rows.chunks, rows.vectors
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         dense = build_faiss(vectors, index_type)
         faiss.write_index(dense, str(tmp / "dense.faiss"))
+        np.save(tmp / "sentences.npy", rows.sentences.spans, allow_pickle=False)
+        np.save(tmp / "sentence_vectors.npy", rows.sentences.vectors, allow_pickle=False)
+        faiss.write_index(build_faiss(rows.sentences.vectors, index_type),
+                          str(tmp / "sentences.faiss"))
         records = [asdict(c) for c in chunks]
         (tmp / "chunks.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
         paragraphs = [asdict(p) for f in loaded.files for d in f.documents
@@ -504,12 +573,10 @@ class IndexStore:
                                              encoding="utf-8")
         if progress:
             progress("writing", 2, 4)
-        bm25 = bm25s.BM25()
-        tokens = [keyword_tokens(_bm25_text(c)) for c in chunks]
-        if not any(tokens):  # bm25s cannot index an empty vocabulary (e.g. emoji-only text)
-            tokens = [["\x00"] for _ in chunks]
-        bm25.index(tokens, show_progress=False)
-        bm25.save(str(tmp / "bm25"), allow_pickle=False)
+        _keyword_index([_bm25_text(c) for c in chunks]).save(str(tmp / "bm25"),
+                                                              allow_pickle=False)
+        _keyword_index(_article_texts(chunks)).save(str(tmp / "bm25_articles"),
+                                                    allow_pickle=False)
         files = _fsync_tree(tmp)
         gen = self.root / name
         os.replace(tmp, gen)
@@ -564,25 +631,125 @@ def _source_hashes(source_dir: Path) -> dict[str, str]:
 
 
 def _assemble(files: list[SourceFile], previous: IndexSnapshot | None,
-              kept_rows: dict[str, list[int]], new_chunks: list[Chunk],
-              new_vectors: np.ndarray, dim: int) -> tuple[list[Chunk], np.ndarray]:
-    """Chunks and vectors in file order, taking unchanged files from the previous index."""
+              kept_rows: dict[str, list[int]], new: _Rows, dim: int) -> _Rows:
+    """Rows in file order, taking unchanged files' rows from the previous index."""
     new_rows: dict[str, list[int]] = {}
-    for row, chunk in enumerate(new_chunks):
+    for row, chunk in enumerate(new.chunks):
         new_rows.setdefault(chunk.source, []).append(row)
-    chunks: list[Chunk] = []
-    parts: list[np.ndarray] = []
+    parts: list[_Rows] = []
     for file in files:
         if file.name in kept_rows and previous is not None:
-            rows = kept_rows[file.name]
-            chunks.extend(previous.chunks[r] for r in rows)
-            parts.append(previous.vectors[rows])
+            parts.append(_Rows.of_snapshot(previous, kept_rows[file.name]))
         else:
-            rows = new_rows.get(file.name, [])
-            chunks.extend(new_chunks[r] for r in rows)
-            parts.append(new_vectors[rows])
-    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
-    return chunks, np.ascontiguousarray(vectors, dtype=np.float32)
+            parts.append(new.take(new_rows.get(file.name, [])))
+    return _Rows.concat(parts, dim)
+
+
+def chunk_sentences(chunk: Chunk) -> list[tuple[int, int]]:
+    """Sentence spans within ``chunk.text`` (at least one: the whole text)."""
+    return sentence_spans(chunk.text) or [(0, len(chunk.text))]
+
+
+class SentenceRows:
+    """Every sentence of every chunk: spans (chunk row, start, end in chunk text) and vectors,
+    stored in chunk order so that ``offsets[r]:offsets[r + 1]`` are chunk r's sentences."""
+
+    def __init__(self, spans: np.ndarray, vectors: np.ndarray, n_chunks: int) -> None:
+        self.spans = np.asarray(spans, dtype=np.int64).reshape(-1, 3)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.offsets = np.searchsorted(self.spans[:, 0], np.arange(n_chunks + 1)) \
+            if len(self.spans) else np.zeros(n_chunks + 1, dtype=np.int64)
+        self.n_chunks = n_chunks
+
+    @classmethod
+    def of_chunks(cls, chunks: list[Chunk], vectors: np.ndarray) -> SentenceRows:
+        """One "sentence" per chunk, the chunk itself (for snapshots built without sentences)."""
+        spans = np.array([[r, 0, len(c.text)] for r, c in enumerate(chunks)], dtype=np.int64)
+        return cls(spans, vectors, len(chunks))
+
+    def valid(self) -> bool:
+        """Sorted by chunk, every chunk has a sentence, no row out of range."""
+        rows = self.spans[:, 0]
+        if len(rows) == 0:
+            return self.n_chunks == 0
+        return bool(np.all(np.diff(rows) >= 0) and np.all(np.diff(self.offsets) > 0)
+                    and rows[-1] < self.n_chunks)
+
+
+@dataclass
+class _Rows:
+    """What one build writes: chunks with their vectors, and their sentences."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    sentences: SentenceRows
+
+    @classmethod
+    def build(cls, chunks: list[Chunk], vectors: np.ndarray,
+              spans: list[list[tuple[int, int]]], sentence_vectors: np.ndarray) -> _Rows:
+        rows = np.array([[r, s, e] for r, sp in enumerate(spans) for s, e in sp],
+                        dtype=np.int64).reshape(-1, 3)
+        return cls(chunks, vectors, SentenceRows(rows, sentence_vectors, len(chunks)))
+
+    @classmethod
+    def of_snapshot(cls, snap: IndexSnapshot, rows: list[int]) -> _Rows:
+        return _Rows(snap.chunks, snap.vectors, snap.sentences).take(rows)
+
+    def take(self, rows: list[int]) -> _Rows:
+        sent = self.sentences
+        picks = [np.arange(sent.offsets[r], sent.offsets[r + 1]) for r in rows]
+        picks_all = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+        spans = sent.spans[picks_all].copy()
+        spans[:, 0] = np.repeat(np.arange(len(rows)), [len(p) for p in picks]) if rows else []
+        return _Rows([self.chunks[r] for r in rows], self.vectors[rows],
+                     SentenceRows(spans, sent.vectors[picks_all], len(rows)))
+
+    @staticmethod
+    def concat(parts: list[_Rows], dim: int) -> _Rows:
+        chunks = [c for p in parts for c in p.chunks]
+        base = np.cumsum([0] + [len(p.chunks) for p in parts])[:-1]
+        spans = [p.sentences.spans + np.array([b, 0, 0]) for p, b in zip(parts, base)]
+        empty = np.zeros((0, dim), dtype=np.float32)
+        vectors = np.concatenate([p.vectors for p in parts]) if parts else empty
+        sent_vectors = np.concatenate([p.sentences.vectors for p in parts]) if parts else empty
+        spans_all = np.concatenate(spans) if spans else np.zeros((0, 3), dtype=np.int64)
+        return _Rows(chunks, np.ascontiguousarray(vectors, dtype=np.float32),
+                     SentenceRows(spans_all, sent_vectors, len(chunks)))
+
+
+def _articles(chunks: list[Chunk]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Distinct (document, title) articles in order, and each chunk's article number."""
+    ids: dict[tuple[str, str], int] = {}
+    rows = np.array([ids.setdefault((c.doc, c.title), len(ids)) for c in chunks], dtype=np.int64)
+    return list(ids), rows
+
+
+def _article_texts(chunks: list[Chunk]) -> list[str]:
+    articles, rows = _articles(chunks)
+    texts = [[title] for _, title in articles]
+    for chunk, row in zip(chunks, rows.tolist()):
+        texts[row].append(chunk.text)
+    return ["\n".join(t) for t in texts]
+
+
+def _keyword_index(texts: list[str]):
+    import bm25s
+
+    tokens = [keyword_tokens(t) for t in texts]
+    if not any(tokens):  # bm25s cannot index an empty vocabulary (e.g. emoji-only text)
+        tokens = [["\x00"] for _ in texts]
+    index = bm25s.BM25()
+    index.index(tokens, show_progress=False)
+    return index
+
+
+def _normalised_bm25(index, tokens: list[str], n: int) -> np.ndarray:
+    known = [t for t in tokens if t in index.vocab_dict]
+    if not known or not n:
+        return np.zeros(n, dtype=np.float32)
+    scores = np.asarray(index.get_scores(known), dtype=np.float32)
+    top = float(scores.max())
+    return scores / top if top > 0 else scores
 
 
 def _fsync_tree(folder: Path) -> dict[str, str]:

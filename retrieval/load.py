@@ -115,9 +115,7 @@ def is_boilerplate(text: str) -> bool:
         return True
     if lowered.startswith(_BOILERPLATE_PREFIXES) or "(web editor:" in lowered:
         return True
-    if len(lowered) < 160 and sum(name in lowered for name in _SOCIAL_NAMES) >= 3:
-        return True
-    return False
+    return len(lowered) < 160 and sum(name in lowered for name in _SOCIAL_NAMES) >= 3
 
 
 def _norm_title(text: str) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+from pathlib import Path
 
 import pytest
-from conftest import SHARED
 
 from retrieval.cli import app
 from retrieval.evaluate import hits, norm, score
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the repo
 
 QUESTIONS = [
     {"id": "a", "question": "How many?", "answers": ["27", "27 countries"], "kind": "fact",

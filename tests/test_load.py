@@ -1,0 +1,117 @@
+"""Loading: paragraph numbering, titles of compiled articles, boilerplate, formats."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from retrieval.errors import SourceError
+from retrieval.load import build_paragraphs, html_to_text, is_boilerplate, read_source
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def eval_numbering(text: str) -> list[str]:
+    """The numbering of ../shared/eval/README.md."""
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.name[:3])
+def test_paragraph_numbers_and_offsets_match_the_eval_numbering(path):
+    text = path.read_text(encoding="utf-8")
+    paragraphs = build_paragraphs(path.name, text)
+    assert [p.text for p in paragraphs] == eval_numbering(text)
+    assert all(text[p.start:p.end] == p.text for p in paragraphs)
+
+
+def test_compiled_file_gives_each_article_its_own_title():
+    text = (SEEDS / "002_9303b0950ef92962.txt").read_text(encoding="utf-8")
+    paragraphs = build_paragraphs("002", text)
+    by_number = {p.number: p for p in paragraphs}
+    # the article that a "Continue reading <title>" line closes starts at that title
+    for p in paragraphs:
+        if p.text.startswith("Continue reading "):
+            named = p.text.removeprefix("Continue reading ").strip()
+            assert p.boilerplate
+            assert by_number[p.number - 1].title == named
+    assert len({p.title for p in paragraphs}) > 10
+
+
+def test_article_without_continue_line_keeps_title_of_its_first_paragraph():
+    text = "First title\n\nBody one.\n\nContinue reading First title\n\nSecond title\n\nBody two."
+    paragraphs = build_paragraphs("x.txt", text)
+    assert [p.title for p in paragraphs] == ["First title"] * 3 + ["Second title"] * 2
+    assert [p.boilerplate for p in paragraphs] == [False, False, True, False, False]
+
+
+def test_title_named_by_a_later_continue_line_starts_a_new_article():
+    text = ("Old title\n\nOld body.\n\nNew title\n\nNew body.\n\nContinue reading New title")
+    titles = [p.title for p in build_paragraphs("x.txt", text)]
+    assert titles == ["Old title", "Old title", "New title", "New title", "New title"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Apple News Facebook Twitter 新浪微博 Instagram YouTube Friday, May 10, 2024", True),
+    ("We Recommend", True),
+    ("Most Read", True),
+    ("Key Words", True),
+    ("Continue reading Some article", True),
+    ("(For the latest China news, Please follow People's Daily)(Web editor: Bianji, Hongyu)", True),
+    ("© 2023 Example News – All Right Reserved.", True),
+    ("China and Cuba on Friday vowed to deepen practical cooperation.", False),
+    ("He posted the video on Facebook.", False),
+])
+def test_boilerplate(text, expected):
+    assert is_boilerplate(text) is expected
+
+
+def test_first_paragraph_share_bar_is_not_the_title():
+    paragraphs = build_paragraphs("000", (SEEDS / "000_a20fb98d03a282a8.txt").read_text("utf-8"))
+    assert paragraphs[0].boilerplate
+    assert paragraphs[0].title == "China, Latin America forge stronger relationship in new era"
+
+
+def test_html_gives_visible_text_only(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Port news</title><style>p{color:red}</style></head><body>"
+        "<h1>Port news</h1><p>The port <b>opened</b> in 2024.</p><script>alert(1)</script>"
+        "<p>Ships arrive weekly.</p></body></html>", encoding="utf-8")
+    doc = read_source(page, 10**6).documents[0]
+    assert [p.text for p in doc.paragraphs] == [
+        "Port news", "The port opened in 2024.", "Ships arrive weekly."]
+    assert "alert" not in doc.text and "color" not in doc.text
+
+
+def test_html_to_text_separates_blocks():
+    assert html_to_text("<p>a</p><p>b</p>") == "a\n\nb"
+
+
+def test_jsonl_corpus_in_beir_format(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"_id": "d1", "title": "Alpha", "text": "First text."},
+            {"_id": "d2", "title": "", "text": "Second text."}]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    source = read_source(corpus, 10**6)
+    assert [d.name for d in source.documents] == ["d1", "d2"]
+    assert source.documents[0].paragraphs[1].title == "Alpha"
+    assert all(d.source == "corpus.jsonl" for d in source.documents)
+
+
+def test_jsonl_bad_line_is_named(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "a", "text": "x"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(SourceError, match="line 2"):
+        read_source(corpus, 10**6)
+
+
+def test_crlf_and_nbsp_offsets(tmp_path):
+    text = "Title\r\n\r\nA\u00a0line with\u00a0nbsp.\r\n\r\n\u00a0\r\n\r\nLast."
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(text.encode("utf-8"))
+    doc = read_source(path, 10**6).documents[0]
+    assert [p.text for p in doc.paragraphs] == eval_numbering(text)
+    assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)

@@ -388,15 +388,24 @@ class IndexStore:
 
     def load(self, embedder: BaseEmbedder | None = None) -> IndexSnapshot:
         """Load and verify the live generation; cached until the manifest changes."""
-        manifest = self.read_manifest()
-        self.check_compatible(manifest, embedder)
-        with self._lock:
-            current = self._snapshot
-            if current is not None and current.manifest.generation == manifest.generation:
-                return current
-            snapshot = self._load_generation(manifest)
-            self._snapshot = snapshot
-            return snapshot
+        for attempt in range(3):
+            manifest = self.read_manifest()
+            self.check_compatible(manifest, embedder)
+            with self._lock:
+                current = self._snapshot
+                if current is not None and current.manifest.generation == manifest.generation:
+                    return current
+                try:
+                    snapshot = self._load_generation(manifest)
+                except IndexCorruptError:
+                    # rebuilds may have swapped in a new generation and collected this one
+                    # while it was being read: read the new one instead of failing
+                    if attempt == 2 or self.read_manifest().generation == manifest.generation:
+                        raise
+                    continue
+                self._snapshot = snapshot
+                return snapshot
+        raise AssertionError("unreachable")
 
     @property
     def snapshot(self) -> IndexSnapshot | None:

@@ -517,3 +517,28 @@ def test_search_from_eight_threads_while_rebuilds_swap_the_index(tmp_path):
     assert all(counts), counts
     assert len(seen) >= 2  # the readers really ran across swaps
     assert results(shared, queries) == expected[12 % VERSIONS]
+
+
+def test_a_reader_whose_generation_is_collected_mid_load_reads_the_new_one(fake_engine,
+                                                                             tmp_path):
+    """The slowest reader: it read the manifest, then two rebuilds swapped the index and
+    collected its generation before it opened the files. It must not fail."""
+    source, root = fake_engine.source_dir, fake_engine.store.root
+    reader = fresh_engine(source, root)
+    real_load = reader.store._load_generation
+    rebuilt = []
+
+    def slow_load(manifest):
+        if not rebuilt:
+            for i in range(2):
+                (source / "extra.txt").write_text(f"Extra\n\nEdition {i} of the extra file.\n")
+                fake_engine.update_index()
+            rebuilt.append(True)
+        return real_load(manifest)
+
+    reader.store._load_generation = slow_load
+    got = results(reader)
+    assert rebuilt
+    fresh = fresh_engine(source, tmp_path / "fresh")
+    fresh.update_index()
+    assert got == results(fresh)

@@ -31,7 +31,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +113,17 @@ _STOPWORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_THREAD = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def _stemmer():
+    """One stemmer per thread: PyStemmer's objects must not be called concurrently."""
+    stemmer = getattr(_THREAD, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _THREAD.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def keyword_tokens(text: str) -> list[str]:

@@ -1,0 +1,102 @@
+"""``python -m bench [--only seeds,embed,scale,beir,squad] [--quick]``: issue 7's benchmark.
+
+Prints the comparison tables, writes bench/results.json and bench/report.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+# OpenMP threads that spin while waiting make every faiss call crawl on a shared machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench.common import machine, run_worker
+from bench.report import render
+
+SECTIONS = ("seeds", "embed", "scale", "beir", "squad")
+HERE = Path(__file__).resolve().parent
+
+
+def run_seeds(quick: bool, repeats: int) -> dict:
+    flags = ["--repeats", str(repeats)] + (["--quick"] if quick else [])
+    return {"ours_onnx": run_worker(["ours", "--backend", "onnx", *flags]),
+            "ours_torch": run_worker(["ours", "--backend", "torch", *flags]),
+            "langchain": run_worker(["langchain", *flags])}
+
+
+def run_embed(quick: bool, repeats: int) -> dict:
+    return run_worker(["embed", "--repeats", str(repeats)] + (["--quick"] if quick else []))
+
+
+def run_scale(quick: bool, repeats: int) -> dict:
+    from bench import scale
+
+    return scale.run(quick)
+
+
+def run_beir(quick: bool, repeats: int) -> dict:
+    from bench import public
+
+    return public.scifact(quick)
+
+
+def run_squad(quick: bool, repeats: int) -> dict:
+    from bench import public
+
+    return public.squad(quick)
+
+
+RUNNERS = {"seeds": run_seeds, "embed": run_embed, "scale": run_scale, "beir": run_beir,
+           "squad": run_squad}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes for development (figures not comparable)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes (median/p95)")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for results and report")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    results: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                     "quick": args.quick, "machine": machine(), "sections": {}, "seconds": {}}
+    failed = False
+    for name in chosen:
+        print(f"== {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            results["sections"][name] = RUNNERS[name](args.quick, args.repeats)
+        except Exception as err:  # one broken section must not lose the others' figures
+            failed = True
+            results["sections"][name] = {"error": f"{type(err).__name__}: {err}"}
+            traceback.print_exc()
+        results["seconds"][name] = round(time.perf_counter() - started, 1)
+        print(f"   {name} took {results['seconds'][name]} s", file=sys.stderr, flush=True)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["total_seconds"] = round(sum(results["seconds"].values()), 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    report = render(results)
+    (args.out / "report.md").write_text(report, encoding="utf-8")
+    print(report)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

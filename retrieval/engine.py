@@ -11,9 +11,10 @@ from .answer import Answer, ExtractiveAnswerer, TermWeights, finish_answer
 from .config import ChunkerSettings, Settings
 from .conversation import rewrite_query
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
-from .index import IndexStatus, IndexStore, Progress, UpdateReport
 from .errors import QueryError
+from .index import IndexStatus, IndexStore, Progress, UpdateReport
 from .llm import LLMAnswerer, resolve_chat_model
+from .load import list_sources
 from .retrieve import HybridRetriever, Passage, clean_query
 
 
@@ -52,6 +53,7 @@ class Engine:
         return self.store.status(self.source_dir, self.max_bytes)
 
     def update_index(self, rebuild: bool = False, progress: Progress | None = None) -> UpdateReport:
+        list_sources(self.source_dir)  # a missing folder is reported before the model loads
         return self.store.update(
             self.source_dir, self.embedder, self.chunker, rebuild=rebuild,
             index_type=self.settings.index_type, progress=progress, max_bytes=self.max_bytes,
@@ -59,6 +61,7 @@ class Engine:
 
     def search(self, query: str, k: int | None = None,
                docs: list[str] | None = None) -> list[Passage]:
+        self.store.read_manifest()  # no index: say so before loading the model
         return self.retriever.search(query, self.settings.k if k is None else k, docs)
 
     # ------------------------------------------------------------------ answers (issue 4)
@@ -66,6 +69,7 @@ class Engine:
 
     def answerer(self) -> ExtractiveAnswerer:
         """The extractive answerer, with term weights of the current index generation."""
+        self.store.read_manifest()  # no index: say so before loading the model
         snap = self.retriever.snapshot()
         cached = getattr(self, "_answerer", None)
         if cached is None or cached[0] is not snap:

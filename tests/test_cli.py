@@ -1,0 +1,92 @@
+"""The command line: one-line errors with the fix, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from retrieval import Engine, FakeEmbedder, Settings, cli
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["retrieval", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "ports", "--index-dir", "{tmp}/none"],
+     "error: no index in {tmp}/none/; build it with `python -m retrieval index`"),
+    (["ask", "Who opened the port?", "--index-dir", "{tmp}/none"],
+     "error: no index in {tmp}/none/; build it with `python -m retrieval index`"),
+    (["index", "--source", "{tmp}/missing", "--index-dir", "{tmp}/i"],
+     "error: source folder {tmp}/missing does not exist; create it or pass --source DIR"),
+    (["search", "--batch", "{tmp}/q.jsonl", "--index-dir", "{tmp}/none"],
+     "error: questions file {tmp}/q.jsonl does not exist; pass a .jsonl file"),
+    (["search", "--index-dir", "{tmp}/none"],
+     'error: no query given; pass one, e.g. retrieval search "trade with Peru"'),
+])
+def test_errors_are_one_line_with_the_fix(monkeypatch, capsys, tmp_path, args, message):
+    code, out, err = run(monkeypatch, capsys, *[a.format(tmp=tmp_path) for a in args])
+    assert code == 2
+    assert err.strip() == message.format(tmp=tmp_path)
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_setting_from_the_environment(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("RETRIEVAL_K", "0")
+    code, _, err = run(monkeypatch, capsys, "status", "--index-dir", str(tmp_path))
+    assert code == 2
+    assert err.startswith("error: setting k: ") and "Currently, it is 0" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def fake_cli(monkeypatch, tiny_corpus, tmp_path):
+    """The CLI's engines use the fake embedder over the tiny corpus."""
+    real_engine = cli.make_engine
+
+    def make_engine(*args, **kwargs):
+        engine = real_engine(*args, **kwargs)
+        return Engine(engine.settings, embedder=FakeEmbedder())
+
+    monkeypatch.setattr(cli, "make_engine", make_engine)
+    monkeypatch.setenv("RETRIEVAL_SOURCE_DIR", str(tiny_corpus))
+    monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(tmp_path / "index"))
+    return tiny_corpus
+
+
+def test_index_then_search_then_status(monkeypatch, capsys, fake_cli):
+    code, out, _ = run(monkeypatch, capsys, "index")
+    assert code == 0 and "4 added" in out
+    code, out, _ = run(monkeypatch, capsys, "index")
+    assert code == 0 and out.startswith("index is up to date: 4 files")
+    code, out, _ = run(monkeypatch, capsys, "search", "robusta coffee", "-k", "2", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 2 and rows[0]["doc"] == "coffee.txt"
+    (fake_cli / "coffee.txt").unlink()
+    code, out, _ = run(monkeypatch, capsys, "status")
+    assert "stale: coffee.txt deleted since the build" in out
+
+
+def test_search_batch_writes_results_lines(monkeypatch, capsys, fake_cli, tmp_path):
+    run(monkeypatch, capsys, "index")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "a", "question": "alpaca weight"}\n'
+                         '{"id": "b", "question": "Chancay port"}\n', encoding="utf-8")
+    code, out, _ = run(monkeypatch, capsys, "search", "--batch", str(questions), "-k", "3")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["id"] for r in rows] == ["a", "b"]
+    assert all(len(r["passages"]) == 3 for r in rows)
+    assert rows[1]["passages"][0]["doc"] == "ports.txt"
+
+
+def test_settings_default_source_is_seeds():
+    assert Settings().source_dir.name == "seeds"

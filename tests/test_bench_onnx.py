@@ -1,0 +1,99 @@
+"""The ONNX int8 backend: exported locally once, cached, close to torch, kept apart in the index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from retrieval.errors import ConfigError, IndexMismatchError
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [
+    "Alpacas live in the high Andes of Peru.",
+    "China opened its first high-speed railway in 2008, between Beijing and Tianjin. " * 8,
+    "coffee",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """A fresh cache folder: the first load in it exports the model."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(onnx_cache):
+    from retrieval.embed import bundled_model_path
+    from retrieval.onnx_backend import load_onnx_model
+
+    return load_onnx_model(bundled_model_path(), cache=onnx_cache)
+
+
+def test_export_lands_in_the_cache_with_a_checksum(onnx_model, onnx_cache):
+    from retrieval.onnx_backend import META_FILE, MODEL_FILE, _sha256
+
+    [folder] = [p for p in (onnx_cache / "onnx").iterdir() if p.is_dir()]
+    meta = json.loads((folder / META_FILE).read_text())
+    assert meta["sha256"] == _sha256(folder / MODEL_FILE)
+    assert not list(onnx_cache.rglob("*.tmp")) and not list(folder.glob("model-fp32*"))
+
+
+def test_second_load_reuses_the_export_and_a_damaged_one_is_redone(onnx_model, onnx_cache):
+    from retrieval.embed import bundled_model_path
+    from retrieval.onnx_backend import MODEL_FILE, exported_model_path
+
+    path = exported_model_path(bundled_model_path(), onnx_cache)
+    stamp = path.stat().st_mtime_ns
+    assert exported_model_path(bundled_model_path(), onnx_cache) == path
+    assert path.stat().st_mtime_ns == stamp
+    with path.open("r+b") as handle:  # flip a byte: the checksum no longer matches
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    again = exported_model_path(bundled_model_path(), onnx_cache)
+    assert again.name == MODEL_FILE and again.stat().st_mtime_ns != stamp
+
+
+def test_int8_vectors_agree_with_torch(onnx_model, real_embedder):
+    ours = onnx_model.encode(TEXTS, batch_size=2)
+    reference = real_embedder.embed(TEXTS)
+    assert ours.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (ours * reference).sum(axis=1).min() > 0.97
+    # Batch-mates change a text's vector only a little (dynamic int8 quantises activations
+    # per batch), so documents embedded in batches still match queries embedded alone.
+    alone = onnx_model.encode(TEXTS[:1])
+    assert float(alone[0] @ ours[0]) > 0.99
+
+
+def test_tokenizer_counts_word_pieces_like_transformers(onnx_model, real_embedder):
+    for text in TEXTS:
+        assert (len(onnx_model.tokenizer(text)["input_ids"])
+                == real_embedder.count_word_pieces(text))
+    assert onnx_model.max_seq_length == real_embedder.max_seq_length
+
+
+def test_index_built_with_one_backend_refuses_queries_from_the_other(
+        tmp_path, tiny_corpus, onnx_cache, monkeypatch, real_embedder):
+    from retrieval import Engine, SentenceTransformerEmbedder, Settings
+
+    monkeypatch.setenv("RETRIEVAL_CACHE_DIR", str(onnx_cache))
+    onnx = SentenceTransformerEmbedder(backend="onnx")
+    assert onnx.fingerprint != real_embedder.fingerprint
+    settings = Settings(source_dir=tiny_corpus, index_dir=tmp_path / "index")
+    engine = Engine(settings, embedder=onnx)
+    engine.update_index()
+    assert engine.search("alpaca wool", 1)[0].doc == "alpacas.txt"
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        Engine(settings, embedder=real_embedder).search("alpaca wool", 1)
+
+
+def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
+    from retrieval.onnx_backend import load_onnx_model
+
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        load_onnx_model(tmp_path)

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .answer import Answer, ExtractiveAnswerer, TermWeights, finish_answer
+from .answer import ABSTAIN_BELOW, Answer, ExtractiveAnswerer, TermWeights, finish_answer
 from .config import ChunkerSettings, Settings
 from .conversation import rewrite_query
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
@@ -66,6 +66,9 @@ class Engine:
 
     # ------------------------------------------------------------------ answers (issue 4)
     ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)
+    # Support below which the answer is "the articles don't say"; calibrated for the bundled
+    # all-MiniLM-L6-v2 (another embedder needs its own calibration, see README "Answers").
+    abstain_below: float = ABSTAIN_BELOW
 
     def answerer(self) -> ExtractiveAnswerer:
         """The extractive answerer, with term weights of the current index generation."""
@@ -79,6 +82,7 @@ class Engine:
             if old is not None:
                 answerer.share_cache(old)
             self._answerer = cached = (snap, answerer)
+        cached[1].abstain_below = self.abstain_below
         return cached[1]
 
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int | None = None,

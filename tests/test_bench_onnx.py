@@ -25,6 +25,13 @@ def onnx_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def torch_embedder():
+    from retrieval import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(backend="torch")
+
+
+@pytest.fixture(scope="module")
 def onnx_model(onnx_cache):
     from retrieval.embed import bundled_model_path
     from retrieval.onnx_backend import load_onnx_model
@@ -58,9 +65,9 @@ def test_second_load_reuses_the_export_and_a_damaged_one_is_redone(onnx_model, o
     assert again.name == MODEL_FILE and again.stat().st_mtime_ns != stamp
 
 
-def test_int8_vectors_agree_with_torch(onnx_model, real_embedder):
+def test_int8_vectors_agree_with_torch(onnx_model, torch_embedder):
     ours = onnx_model.encode(TEXTS, batch_size=2)
-    reference = real_embedder.embed(TEXTS)
+    reference = torch_embedder.embed(TEXTS)
     assert ours.shape == (3, 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert (ours * reference).sum(axis=1).min() > 0.97
@@ -70,26 +77,26 @@ def test_int8_vectors_agree_with_torch(onnx_model, real_embedder):
     assert float(alone[0] @ ours[0]) > 0.99
 
 
-def test_tokenizer_counts_word_pieces_like_transformers(onnx_model, real_embedder):
+def test_tokenizer_counts_word_pieces_like_transformers(onnx_model, torch_embedder):
     for text in TEXTS:
         assert (len(onnx_model.tokenizer(text)["input_ids"])
-                == real_embedder.count_word_pieces(text))
-    assert onnx_model.max_seq_length == real_embedder.max_seq_length
+                == torch_embedder.count_word_pieces(text))
+    assert onnx_model.max_seq_length == torch_embedder.max_seq_length
 
 
 def test_index_built_with_one_backend_refuses_queries_from_the_other(
-        tmp_path, tiny_corpus, onnx_cache, monkeypatch, real_embedder):
+        tmp_path, tiny_corpus, onnx_cache, monkeypatch, torch_embedder):
     from retrieval import Engine, SentenceTransformerEmbedder, Settings
 
     monkeypatch.setenv("RETRIEVAL_CACHE_DIR", str(onnx_cache))
     onnx = SentenceTransformerEmbedder(backend="onnx")
-    assert onnx.fingerprint != real_embedder.fingerprint
+    assert onnx.fingerprint != torch_embedder.fingerprint
     settings = Settings(source_dir=tiny_corpus, index_dir=tmp_path / "index")
     engine = Engine(settings, embedder=onnx)
     engine.update_index()
     assert engine.search("alpaca wool", 1)[0].doc == "alpacas.txt"
     with pytest.raises(IndexMismatchError, match="rebuild"):
-        Engine(settings, embedder=real_embedder).search("alpaca wool", 1)
+        Engine(settings, embedder=torch_embedder).search("alpaca wool", 1)
 
 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path):

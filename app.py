@@ -128,15 +128,17 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
 
 
 def full_link(query_string: str) -> str:
-    base = st.context.url or "http://localhost:8501/"
-    return base.split("?")[0] + query_string
+    base = (st.context.url or "http://localhost:8501/").split("?")[0].split("#")[0]
+    if base.count("/") == 2:          # "http://host:port": the page is the root path
+        base += "/"
+    return base + query_string
 
 
 def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | None = None,
                 paragraph: int | None = None, quote: str | None = None,
                 quote_range: tuple[int, int] | None = None, query: str | None = None) -> None:
     """One passage: header, text with highlights, "Open in context" and its deep link."""
-    with st.container(border=True):
+    with st.container(border=True, key=f"card-{key}"):
         st.markdown(passage_header(passage, paragraph, n))
         hint = quote_range[0] - passage.chunk.start if quote_range else None
         st.markdown(passage_markdown(passage.text, quote, query, hint))
@@ -166,7 +168,7 @@ def linked_paragraph(snap: IndexSnapshot) -> None:
     raw = st.query_params.get("para")
     if not doc and not raw:
         return
-    with st.container(border=True):
+    with st.container(border=True, key="linked"):
         st.subheader("Linked paragraph")
         if not doc or not raw or not raw.strip().isdigit():
             show_error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "

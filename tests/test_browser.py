@@ -152,7 +152,7 @@ def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
     assistant = page.get_by_test_id("stChatMessage").nth(1)
     answer = assistant.get_by_test_id("stMarkdownContainer").first.inner_text()
     assert "[1]" in answer and "27" in answer
-    card = assistant.get_by_test_id("stVerticalBlockBorderWrapper").first
+    card = assistant.locator(".st-key-card-0-cite-1")
     assert "000_a20fb98d03a282a8.txt" in card.inner_text()
     card.get_by_text("Open in context").click()
     cited = card.get_by_text("⟵ cited")
@@ -160,7 +160,9 @@ def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
     mark = card.locator(".stMarkdownColoredBackground").last
     mark.wait_for(timeout=30_000)
     assert "27 countries in Latin America" in mark.inner_text()
-    mark.scroll_into_view_if_needed()
+    page.set_viewport_size({"width": 1400, "height": 1800})   # question, answer and context
+    page.wait_for_timeout(1000)
+    page.get_by_test_id("stChatMessage").first.scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 20_000
@@ -170,7 +172,7 @@ def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
     page.reload()                                  # the citation survives a refresh
     page.get_by_text("Linked paragraph").wait_for(timeout=120_000)
     settled(page)
-    linked = page.get_by_test_id("stVerticalBlockBorderWrapper").first
+    linked = page.locator(".st-key-linked")
     assert "27 countries in Latin America" in linked.locator(
         ".stMarkdownColoredBackground").first.inner_text()
     assert not outside and not dialogs

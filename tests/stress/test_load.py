@@ -3,7 +3,7 @@
 - The app: ``streamlit run app.py`` on 127.0.0.1; rounds of 25 browser sessions opened at
   once over Streamlit's real websocket protocol, each waiting for its page to finish
   rendering, then closed. Reports p50/p95 of the time to a rendered page and the server's
-  RSS growth after the warm-up round; the embedding model is loaded once in the process.
+  largest RSS growth over the warm-up round; the embedding model is loaded once in the process.
 - The library: rounds of 20 questions asked at once through ``Engine.ask`` from 20 threads,
   p50/p95 latency, RSS growth after warm-up, one model load.
 """
@@ -102,7 +102,7 @@ def test_twenty_concurrent_questions_through_the_library(seed_index, monkeypatch
             rounds_rss.append(round(rss_mb()))
             if time.monotonic() > deadline:
                 break
-    growth = rss_mb() - warm
+    growth = max([*rounds_rss, rss_mb()]) - warm
     figures = {"questions": len(latencies), "concurrent": QUESTIONS,
                "p50_s": round(statistics.median(latencies), 3),
                "p95_s": round(percentile(latencies, 0.95), 3),
@@ -212,12 +212,14 @@ def test_sessions_opened_and_closed_repeatedly_against_the_app(seed_index, tmp_p
         asyncio.run(session_round(port, SESSIONS))  # warm-up: model and index load here
         warm = rss_mb(server.pid)
         latencies: list[float] = []
+        rounds_rss: list[float] = []
         deadline = time.monotonic() + 300
         for _ in range(SESSION_ROUNDS):
             latencies += asyncio.run(session_round(port, SESSIONS))
+            rounds_rss.append(round(rss_mb(server.pid)))
             if time.monotonic() > deadline:
                 break
-        growth = rss_mb(server.pid) - warm
+        growth = max(rounds_rss) - warm
         assert server.poll() is None, "the app died under load"
     finally:
         server.terminate()
@@ -230,8 +232,8 @@ def test_sessions_opened_and_closed_repeatedly_against_the_app(seed_index, tmp_p
     figures = {"sessions": len(latencies), "concurrent": SESSIONS,
                "p50_s": round(statistics.median(latencies), 3),
                "p95_s": round(percentile(latencies, 0.95), 3),
-               "rss_after_warmup_mb": round(warm), "rss_growth_mb": round(growth, 1),
-               "model_loads": len(pids)}
+               "rss_after_warmup_mb": round(warm), "rss_after_each_round_mb": rounds_rss,
+               "rss_growth_mb": round(growth, 1), "model_loads": len(pids)}
     record_figures("app: 25 sessions opened and closed", **figures)
     assert pids == [str(server.pid)], "the model must load exactly once in the app process"
     assert growth < RSS_LIMIT_MB, figures

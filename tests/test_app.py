@@ -85,7 +85,8 @@ def fake_ask(monkeypatch, make) -> list[dict]:
     calls: list[dict] = []
 
     def ask(self, question, history=None, k=None, docs=None, llm=None):
-        calls.append({"question": question, "history": history, "k": k, "docs": docs})
+        calls.append({"question": question, "history": history, "k": k, "docs": docs,
+                      "llm": llm})
         return make(self, question)
 
     monkeypatch.setattr(Engine, "ask", ask, raising=False)
@@ -143,7 +144,8 @@ def test_follow_up_passes_history_and_shows_rewritten_query(app_engine, monkeypa
     assert answer.rewritten and "port" in answer.query.lower()
     captions = [plain(c.value) for c in at.chat_message[3].caption]
     assert f"Follow-up searched as: {answer.query}" in captions
-    assert "November 2024" in plain(at.chat_message[3].markdown[0].value)
+    assert plain(at.chat_message[3].markdown[0].value).startswith(
+        "**Not in the articles.**" if answer.abstained else answer.text[:20])
 
 
 def test_rewritten_query_and_notice_are_shown(app_engine, monkeypatch):
@@ -388,3 +390,30 @@ def test_bad_setting_is_one_error_line(app_engine, monkeypatch):
     at = run_app()
     assert_clean(at)
     assert errors(at) == ["setting k: Value error, must be greater than 0. Currently, it is 0"]
+
+
+def test_rebuild_button_reindexes_with_progress(app_engine):
+    before = app_engine.store.read_manifest().generation
+    at = run_app()
+    next(b for b in at.sidebar.button if b.label == "Rebuild index").click().run()
+    assert_clean(at)
+    assert any("indexed 4 chunks" in plain(s.value) for s in at.sidebar.success)
+    assert app_engine.store.read_manifest().generation != before
+
+
+def test_llm_mode_is_offered_only_when_configured(app_engine, monkeypatch):
+    calls = fake_ask(monkeypatch, lambda engine, q: Answer(q, "The articles don't say.", True,
+                                                         [], [], query=q))
+    at = run_app()
+    assert at.sidebar.radio(key="answer_mode").disabled
+    monkeypatch.setenv("RETRIEVAL_LLM_MODEL", "local-model")
+    at = run_app()
+    mode = at.sidebar.radio(key="answer_mode")
+    assert not mode.disabled
+    mode.set_value("LLM")
+    at.sidebar.slider(key="k").set_value(3)
+    at.sidebar.multiselect(key="docs").set_value(["ports.txt"]).run()
+    at.chat_input[0].set_value("Which port opened?").run()
+    assert_clean(at)
+    assert calls[-1] == {"question": "Which port opened?", "history": None, "k": 3,
+                         "docs": ["ports.txt"], "llm": True}

@@ -112,7 +112,7 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
     paras = snap.context(doc, number, window=2)
     if not paras:
         show_error(f"paragraph {number} of {doc} is not in the index; check the link or "
-                 "rebuild the index")
+                   "rebuild the index")
         return False
     st.caption(escape_markdown(paras[0].title))
     for para in paras:
@@ -172,11 +172,11 @@ def linked_paragraph(snap: IndexSnapshot) -> None:
         st.subheader("Linked paragraph")
         if not doc or not raw or not raw.strip().isdigit():
             show_error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "
-                     f"para={raw!r}")
+                       f"para={raw!r}")
         else:
-            context_view(snap, doc, int(raw), parse_highlight(st.query_params.get("hl")))
-            st.code(full_link(deep_link(doc, int(raw), parse_highlight(st.query_params.get("hl")))),
-                    language=None)
+            quote = parse_highlight(st.query_params.get("hl"))
+            if context_view(snap, doc, int(raw), quote):
+                st.code(full_link(deep_link(doc, int(raw), quote)), language=None)
         if st.button("Close", key="close-link"):
             st.query_params.clear()
             st.rerun()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,8 +331,11 @@ class ExtractiveAnswerer:
 
     def __init__(self, embedder: BaseEmbedder, term_weights: TermWeights | None = None,
                  weights: np.ndarray = WEIGHTS, abstain_below: float = ABSTAIN_BELOW,
-                 max_candidates: int = 48, cache_size: int = 20_000) -> None:
+                 max_candidates: int = 48, cache_size: int = 20_000,
+                 stored_vector: Callable[[Passage, Candidate], np.ndarray | None] | None = None,
+                 ) -> None:
         self.embedder = embedder
+        self.stored_vector = stored_vector  # a sentence's vector from the index, if it has one
         self.term_weights = term_weights or TermWeights()
         self.weights = weights
         self.abstain_below = abstain_below
@@ -372,13 +375,20 @@ class ExtractiveAnswerer:
         rows = candidate_features(question, passages, candidates, zeros, zeros,
                                   self.term_weights)
         passage_sim = float(rows[:, _PASSAGE_SIM].max())
-        # Only the lexically most promising sentences go through the model, in one batch.
-        keep = np.argsort(-(rows @ self.weights), kind="stable")[: self.max_candidates]
+        stored = [self.stored_vector(passages[c.passage_index], c) if self.stored_vector else None
+                  for c in candidates]
+        # Sentences without a stored vector: only the lexically most promising are embedded.
+        cheap = np.argsort(-(rows @ self.weights), kind="stable")
+        missing = [i for i in cheap if stored[i] is None][: self.max_candidates]
+        keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
         candidates, rows = [candidates[i] for i in keep], rows[keep]
-        vectors = self._embed([question, core_question(question),
-                               *[c.text for c in candidates]])
-        rows[:, _SIM] = vectors[2:] @ vectors[0]
-        rows[:, _CORE_SIM] = vectors[2:] @ vectors[1]
+        fresh = self._embed([question, core_question(question),
+                             *[candidates[j].text for j, i in enumerate(keep)
+                               if stored[i] is None]])
+        q_vec, core_vec, fresh = fresh[0], fresh[1], iter(fresh[2:])
+        vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
+        rows[:, _SIM] = vectors @ q_vec
+        rows[:, _CORE_SIM] = vectors @ core_vec
         best_sims = float(rows[:, _SIM].max()) + float(rows[:, _CORE_SIM].max())
         support = (best_sims + passage_sim) / 3
         scores = rows @ self.weights
@@ -456,3 +466,28 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
     answer.rewritten = rewritten
     answer.passages = shown
     return answer
+
+
+def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndarray | None]:
+    """Look up a candidate sentence's vector among the index's sentence vectors (same model),
+    so that answering embeds only the question and the few sentences the index split
+    differently."""
+    sentences = getattr(snap, "sentences", None)
+    if sentences is None or len(sentences.vectors) != len(sentences.spans):
+        return lambda passage, cand: None
+    rows = {chunk.id: row for row, chunk in enumerate(snap.chunks)}
+    by_row: dict[int, dict[tuple[int, int], int]] = {}
+
+    def lookup(passage: Passage, cand: Candidate) -> np.ndarray | None:
+        row = rows.get(passage.chunk.id)
+        if row is None:
+            return None
+        spans = by_row.get(row)
+        if spans is None:
+            first, last = sentences.offsets[row], sentences.offsets[row + 1]
+            spans = by_row[row] = {(int(s), int(e)): i for i, (_, s, e) in
+                                   enumerate(sentences.spans[first:last], start=first)}
+        at = spans.get((cand.start - passage.chunk.start, cand.end - passage.chunk.start))
+        return None if at is None else sentences.vectors[at]
+
+    return lookup

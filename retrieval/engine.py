@@ -7,7 +7,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .answer import ABSTAIN_BELOW, Answer, ExtractiveAnswerer, TermWeights, finish_answer
+from .answer import (
+    ABSTAIN_BELOW,
+    Answer,
+    ExtractiveAnswerer,
+    TermWeights,
+    finish_answer,
+    stored_sentence_vectors,
+)
 from .config import ChunkerSettings, Settings
 from .conversation import rewrite_query
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
@@ -78,7 +85,8 @@ class Engine:
         if cached is None or cached[0] is not snap:
             weights = TermWeights([c.embed_text for c in snap.chunks])
             old = cached[1] if cached else None
-            answerer = ExtractiveAnswerer(self.embedder, weights)
+            answerer = ExtractiveAnswerer(self.embedder, weights,
+                                          stored_vector=stored_sentence_vectors(snap))
             if old is not None:
                 answerer.share_cache(old)
             self._answerer = cached = (snap, answerer)

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.common import machine, run_worker
 from bench.report import render
 
-SECTIONS = ("seeds", "embed", "scale", "beir", "squad")
+SECTIONS = ("seeds", "embed", "beir", "squad", "scale")
 HERE = Path(__file__).resolve().parent
 
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                      "quick": args.quick, "machine": machine(), "sections": {}, "seconds": {}}
     failed = False
+    report = ""
     for name in chosen:
         print(f"== {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
@@ -88,14 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         results["seconds"][name] = round(time.perf_counter() - started, 1)
         print(f"   {name} took {results['seconds'][name]} s", file=sys.stderr, flush=True)
-    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["total_seconds"] = round(sum(results["seconds"].values()), 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    report = render(results)
-    (args.out / "report.md").write_text(report, encoding="utf-8")
+        report = _save(results, args.out)  # after every section: a later failure loses nothing
     print(report)
     return 1 if failed else 0
+
+
+def _save(results: dict, out: Path) -> str:
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["total_seconds"] = round(sum(results["seconds"].values()), 1)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    report = render(results)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    return report
 
 
 if __name__ == "__main__":

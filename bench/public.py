@@ -6,13 +6,16 @@ scored once per configuration and never used to choose anything.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bench.common import SCIFACT, SQUAD, percentile
 from retrieval import Engine, Settings, benchmarks
-from retrieval.retrieve import HybridRetriever, fuse_rrf, fuse_weighted
+from retrieval.retrieve import HybridRetriever, RankWeights
 
 DEPTH = 200  # chunks fetched per query, so that recall@100 is over documents
 
@@ -33,35 +36,60 @@ def _docs(engine: Engine, rows) -> list[str]:
     return benchmarks.unique_docs(chunks[r].doc for r in rows)
 
 
-def _fused_docs(engine: Engine, dense, keyword, fusion: str, value: float, pool: int) -> list[str]:
-    d, k = (dense[0][:pool], dense[1][:pool]), (keyword[0][:pool], keyword[1][:pool])
-    fused = fuse_rrf([d[0], k[0]], int(value)) if fusion == "rrf" else fuse_weighted(d, k, value)
-    best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-    return _docs(engine, [row for row, _ in best])
+def _signals(engine: Engine, queries: dict[str, str]) -> dict:
+    """Per query: the retriever's four signals over its candidate rows (computed once)."""
+    retriever = engine.retriever
+    snap = engine.store.load(engine.embedder)
+    return {qid: retriever.signals(text, snap, None, DEPTH) for qid, text in queries.items()}
 
 
-def _grid() -> list[tuple[str, float, int]]:
-    rrf = [("rrf", k, pool) for k in (5, 10, 20, 40, 60, 100) for pool in (50, 100, 200)]
-    weighted = [("weighted", a, pool) for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-                for pool in (50, 100, 200)]
-    return rrf + weighted
+def _ranked_docs(engine: Engine, retriever: HybridRetriever, signals: dict, rows,
+                 depth: int = DEPTH) -> list[str]:
+    scores = retriever._fuse(signals)
+    want = min(len(scores), depth * 4)  # chunks of one document may fill several places
+    top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(want)
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return _docs(engine, rows[top])[:depth]
+
+
+def _grid(engine: Engine) -> list[tuple[str, HybridRetriever]]:
+    """Weighted fusion over a 1/8 grid of the four weights (summing to 1), and RRF."""
+    out = []
+    steps = range(9)
+    for d, s, k in itertools.product(steps, steps, steps):
+        a = 8 - d - s - k
+        if a < 0:
+            continue
+        w = RankWeights(dense=d / 8, sentence=s / 8, keyword=k / 8, article=a / 8)
+        out.append((f"weighted dense={w.dense} sentence={w.sentence} keyword={w.keyword} "
+                    f"article={w.article}", HybridRetriever(engine.store, engine.embedder,
+                                                            "weighted", weights=w)))
+    for rrf_k in (10, 30, 60, 100):
+        out.append((f"rrf k={rrf_k}", HybridRetriever(engine.store, engine.embedder, "rrf",
+                                                      rrf_k=rrf_k)))
+    return out
 
 
 def tune_fusion(engine: Engine, train: benchmarks.BeirSplit) -> dict:
-    """The fusion setting with the best train nDCG@10."""
-    singles = _single_rankings(engine, train.queries)
+    """The fusion setting with the best train nDCG@10 (test qrels never seen here)."""
+    signals = _signals(engine, train.queries)
     trials = []
-    for fusion, value, pool in _grid():
-        rankings = {q: _fused_docs(engine, d, k, fusion, value, pool)
-                    for q, (d, k) in singles.items()}
+    for label, retriever in _grid(engine):
+        rankings = {q: _ranked_docs(engine, retriever, sig, rows, 10)
+                    for q, (sig, rows) in signals.items()}
         ndcg = benchmarks.score_rankings(rankings, train.qrels).ndcg10
-        trials.append({"fusion": fusion, "value": value, "pool": pool,
-                       "train_ndcg@10": round(ndcg, 4)})
-    best = max(trials, key=lambda t: t["train_ndcg@10"])
-    return {"best": best, "train_queries": len(train.queries), "trials": trials}
+        trials.append((round(ndcg, 4), label, retriever))
+    default = HybridRetriever(engine.store, engine.embedder)
+    default_ndcg = benchmarks.score_rankings(
+        {q: _ranked_docs(engine, default, sig, rows, 10) for q, (sig, rows) in signals.items()},
+        train.qrels).ndcg10
+    best = max(trials, key=lambda t: t[0])
+    return {"best": {"setting": best[1], "train_ndcg@10": best[0]}, "retriever": best[2],
+            "library_default_train_ndcg@10": round(default_ndcg, 4),
+            "train_queries": len(train.queries), "settings_tried": len(trials)}
 
 
-def scifact(quick: bool = False, folder: Path = SCIFACT) -> dict:
+def scifact(quick: bool = False, folder: Path = SCIFACT, embedder=None) -> dict:
     test = benchmarks.load_beir(folder, "test")
     train = benchmarks.load_beir(folder, "train")
     if quick:
@@ -72,10 +100,11 @@ def scifact(quick: bool = False, folder: Path = SCIFACT) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-beir-") as tmp:
         source = benchmarks.corpus_folder(test.corpus, Path(tmp))
         engine = Engine(Settings(source_dir=source, index_dir=Path(tmp) / "index",
-                                 max_file_mb=50))
+                                 max_file_mb=50), embedder=embedder)
         if quick:  # a fifth of the corpus, keeping every judged document
             source = _quick_corpus(test, train, Path(tmp))
-            engine = Engine(Settings(source_dir=source, index_dir=Path(tmp) / "index"))
+            engine = Engine(Settings(source_dir=source, index_dir=Path(tmp) / "index"),
+                            embedder=embedder)
         index_s = benchmarks.index_corpus(engine)
         chunks = engine.store.load(engine.embedder).manifest.counts["chunks"]
         rankings, qps = benchmarks.run_rankings(benchmarks.engine_ranker(engine, DEPTH),
@@ -88,21 +117,16 @@ def scifact(quick: bool = False, folder: Path = SCIFACT) -> dict:
         rows["ours: dense only"] = benchmarks.score_rankings(
             {q: _docs(engine, d[0]) for q, (d, _) in singles.items()}, test.qrels)
         tuned = tune_fusion(engine, train)
-        best = tuned["best"]
-        retriever = HybridRetriever(engine.store, engine.embedder, fusion=best["fusion"],
-                                    rrf_k=int(best["value"]), alpha=float(best["value"]),
-                                    pool=best["pool"])
+        retriever = tuned.pop("retriever")
         tuned_rankings = {q: benchmarks.unique_docs(p.doc for p in retriever.search(t, DEPTH))
                           for q, t in test.queries.items()}
-        label = (f"ours: hybrid, fusion chosen on train ({best['fusion']} "
-                 f"{'k' if best['fusion'] == 'rrf' else 'alpha'}={best['value']}, "
-                 f"pool={best['pool']})")
+        label = f"ours: hybrid, fusion chosen on train ({tuned['best']['setting']})"
         rows[label] = benchmarks.score_rankings(tuned_rankings, test.qrels)
     return {"corpus_docs": _count_lines(test.corpus) if not quick else None,
             "chunks": chunks, "test_queries": len(test.queries), "index_s": round(index_s, 1),
             "queries_per_second": round(qps, 1),
             "rows": {name: s.to_dict() for name, s in rows.items()},
-            "fusion_tuning": {k: v for k, v in tuned.items() if k != "trials"},
+            "fusion_tuning": tuned,
             "published": {"BM25 (BEIR paper)": 0.665, "BM25 + cross-encoder rerank": 0.688,
                           "all-MiniLM-L6-v2 dense (issue 7)": 0.645,
                           "plain RRF of bm25s + MiniLM (issue 7)": 0.690}}
@@ -128,10 +152,11 @@ def _quick_corpus(test, train, tmp: Path) -> Path:
 
 
 def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int = 13,
-          ask_budget_s: float = 240) -> dict:
+          ask_budget_s: float = 240, embedder=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-squad-") as tmp:
         data = benchmarks.load_squad(path, Path(tmp), 300 if quick else sample, seed)
-        engine = Engine(Settings(source_dir=data.corpus.parent, index_dir=Path(tmp) / "index"))
+        engine = Engine(Settings(source_dir=data.corpus.parent, index_dir=Path(tmp) / "index"),
+                        embedder=embedder)
         index_s = benchmarks.index_corpus(engine)
         queries = {q["id"]: q["question"] for q in data.questions}
         rankings, qps = benchmarks.run_rankings(benchmarks.engine_ranker(engine, 20), queries)

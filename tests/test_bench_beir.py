@@ -112,3 +112,21 @@ def test_answer_containment_normalises_and_ignores_citation_markers():
     assert benchmarks.answer_contains("The Denver Broncos won [1].", ["Denver Broncos"])
     assert not benchmarks.answer_contains("It was 27 countries [1]", ["1"])
     assert not benchmarks.answer_contains("", ["Denver"])
+
+
+@pytest.mark.integration
+def test_cli_bench_beir_prints_the_metrics_and_keeps_no_index(tmp_path):
+    from typer.testing import CliRunner
+
+    from retrieval.cli import app
+
+    folder = _beir_folder(tmp_path)
+    result = CliRunner().invoke(app, ["bench", "beir", str(folder)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["queries"] == 2 and report["split"] == "test"
+    assert report["ndcg@10"] == pytest.approx(1.0)
+    assert {"recall@100", "index_seconds", "queries_per_second"} <= set(report)
+    missing = CliRunner().invoke(app, ["bench", "beir", str(tmp_path / "nowhere")])
+    assert isinstance(missing.exception, SourceError)
+    assert "corpus.jsonl" in str(missing.exception)

@@ -10,13 +10,14 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from .chunk import sentence_spans
 from .embed import BaseEmbedder
-from .index import keyword_tokens
+from .index import keyword_tokens as _keyword_tokens
 from .retrieve import Passage
 
 
@@ -204,13 +205,23 @@ def passage_sentences(passage: Passage, passage_index: int = 0) -> list[Candidat
     return out
 
 
+@lru_cache(maxsize=50_000)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(_keyword_tokens(text))
+
+
+def keyword_tokens(text: str) -> tuple[str, ...]:
+    """Stemmed keyword tokens (the BM25 vocabulary), cached per text."""
+    return _tokens(text)
+
+
 class TermWeights:
     """Inverse document frequencies of stemmed keyword tokens over a corpus of chunks."""
 
     def __init__(self, texts: Sequence[str] = ()) -> None:
         df: Counter[str] = Counter()
         for text in texts:
-            df.update(set(keyword_tokens(text)))
+            df.update(set(_keyword_tokens(text)))
         self.n = max(1, len(texts))
         self.df = df
 
@@ -382,10 +393,12 @@ class ExtractiveAnswerer:
         missing = [i for i in cheap if stored[i] is None][: self.max_candidates]
         keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
         candidates, rows = [candidates[i] for i in keep], rows[keep]
-        fresh = self._embed([question, core_question(question),
-                             *[candidates[j].text for j, i in enumerate(keep)
-                               if stored[i] is None]])
-        q_vec, core_vec, fresh = fresh[0], fresh[1], iter(fresh[2:])
+        core = core_question(question)
+        asked = [question] if core == question else [question, core]
+        fresh = self._embed([*asked, *[candidates[j].text for j, i in enumerate(keep)
+                                       if stored[i] is None]])
+        q_vec, core_vec = fresh[0], fresh[len(asked) - 1]
+        fresh = iter(fresh[len(asked):])
         vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
         rows[:, _SIM] = vectors @ q_vec
         rows[:, _CORE_SIM] = vectors @ core_vec
@@ -487,7 +500,10 @@ def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndar
             first, last = sentences.offsets[row], sentences.offsets[row + 1]
             spans = by_row[row] = {(int(s), int(e)): i for i, (_, s, e) in
                                    enumerate(sentences.spans[first:last], start=first)}
-        at = spans.get((cand.start - passage.chunk.start, cand.end - passage.chunk.start))
+        start, end = cand.start - passage.chunk.start, cand.end - passage.chunk.start
+        at = spans.get((start, end))
+        if at is None:  # the index split differently (e.g. a title joined to a sentence)
+            at = next((i for (s, e), i in spans.items() if s <= start and end <= e), None)
         return None if at is None else sentences.vectors[at]
 
     return lookup

@@ -120,6 +120,9 @@ def test_seed_articles_fact_and_abstention(seed_engine):
     assert len(answer.passages) >= 10
     none = seed_engine.ask("How many Confucius Institutes are there in Cuba?")
     assert none.abstained and none.passages
+    follow = seed_engine.ask("Who attended it?", history=[answer])
+    assert follow.rewritten and "Pan African Congress" in follow.query
+    assert any("Pan African Congress" in p.text for p in follow.passages[:3])
 
 
 def test_cli_ask_single_json_and_batch(answering_engine, monkeypatch, tmp_path):

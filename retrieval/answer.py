@@ -414,25 +414,45 @@ class ExtractiveAnswerer:
             answer = Answer(question, abstention_text(question), True, [], list(passages))
             answer.support = scored.support
             return answer
-        picked = self._pick(scored.candidates, scored.scores)
+        picked = self._pick(scored.candidates, scored.scores, bridge=is_bridge_question(question))
         citations, parts = _cite(picked, passages)
         answer = Answer(question, " ".join(parts), False, citations, list(passages))
         answer.support = scored.support
         return answer
 
     @staticmethod
-    def _pick(candidates: list[Candidate], scores: np.ndarray) -> list[Candidate]:
+    def _pick(candidates: list[Candidate], scores: np.ndarray,
+              bridge: bool = False) -> list[Candidate]:
         """The best sentence, plus up to EXTRA_SENTENCES of the same passage from the top 6
-        within EXTRA_MARGIN of its score, in document order, within MAX_ANSWER_CHARS."""
+        within EXTRA_MARGIN of its score, in document order, within MAX_ANSWER_CHARS.
+
+        A bridge question ("… the country whose president …") needs two passages: it keeps
+        one extra sentence of the best passage and adds the best sentence of another."""
         best = candidates[0]
         picked = [best]
+        extra = 1 if bridge else EXTRA_SENTENCES
         for cand, score in zip(candidates[1:6], scores[1:6], strict=False):
-            if len(picked) > EXTRA_SENTENCES or scores[0] - score > EXTRA_MARGIN:
+            if len(picked) > extra or scores[0] - score > EXTRA_MARGIN:
                 break
             length = sum(len(c.text) + 1 for c in picked) + len(cand.text)
             if cand.passage_index == best.passage_index and length <= MAX_ANSWER_CHARS:
                 picked.append(cand)
-        return sorted(picked, key=lambda c: c.start)
+        picked.sort(key=lambda c: c.start)
+        if bridge:
+            other = next((c for c in candidates[1:] if c.passage_index != best.passage_index),
+                         None)
+            if other is not None:
+                picked.append(other)
+        return picked
+
+
+_BRIDGE = re.compile(r"\bwhose\b|\bthe (?:[\w-]+ ){1,3}(?:that|who|whom)\b", re.IGNORECASE)
+
+
+def is_bridge_question(question: str) -> bool:
+    """A multi-hop question: it names its subject through another fact ("the country whose
+    president…", "the company that employed…"), so the answer spans two passages."""
+    return bool(_BRIDGE.search(core_question(question)))
 
 
 def _is_title(text: str, title: str) -> bool:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from retrieval import Chunk, Passage, QueryError
-from retrieval.answer import core_question, passage_sentences, question_type
+from retrieval.answer import core_question, is_bridge_question, passage_sentences, question_type
 
 
 @pytest.fixture
@@ -53,6 +53,23 @@ def test_core_question_drops_leading_and_trailing_context():
     q = "Which city hosted the congress, according to the article?"
     assert core_question(q) == "Which city hosted the congress?"
     assert core_question("In which city was it held?") == "In which city was it held?"
+
+
+def test_bridge_questions_are_recognised():
+    assert is_bridge_question("What did the leader whose visit came first say?")
+    assert is_bridge_question("When did Beijing open ties with the African country that Xi "
+                              "visited first?")
+    assert not is_bridge_question("Which city hosted the fifth Pan African Congress in 1945?")
+    assert not is_bridge_question("According to the article that ran in May, who spoke?")
+
+
+def test_bridge_question_cites_two_passages(answering_engine):
+    answer = answering_engine.ask("How many days do ships take to reach the port that opened "
+                                  "north of Lima?")
+    assert not answer.abstained and "23 days" in answer.text
+    assert len({c.passage.chunk.id for c in answer.citations}) == 2
+    assert "[1]" in answer.text and "[2]" in answer.text
+    _check_citations(answering_engine, answer)
 
 
 def test_passage_sentences_locate_quotes_and_paragraphs():

@@ -32,7 +32,8 @@ system-deps: ## Install Debian's chromium and chromedriver for the browser test
 index: install ## Build or update the index of seeds/ (only changed files are embedded)
 	$(BIN)/python -m retrieval index
 
-run: install index ## Install, build the index if missing or stale, and serve the app
+run: install ## Install, build the index if missing or stale (with progress), and serve the app
+	$(BIN)/python -m retrieval index --rebuild-if-incompatible
 	@echo "Serving on http://localhost:8501"
 	$(BIN)/streamlit run app.py --server.address localhost --server.port 8501 --server.headless true --browser.gatherUsageStats false
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .config import Settings
 from .engine import Engine
-from .errors import QueryError, RetrievalError, SourceError
+from .errors import IndexMismatchError, QueryError, RetrievalError, SourceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic search and question answering over news articles.")
@@ -63,11 +63,20 @@ def _progress_bar() -> Iterator:
 
 @app.command()
 def index(rebuild: Annotated[bool, typer.Option(help="discard the index and build anew")] = False,
+          rebuild_if_incompatible: Annotated[bool, typer.Option(
+              help="rebuild, saying so, when the index was built with another model, schema "
+                   "or chunker (a corrupt index is still refused)")] = False,
           source: SourceDir = None, index_dir: IndexDir = None) -> None:
     """Build or update the index: embeds only added or changed files."""
     engine = make_engine(index_dir, source)
     with _progress_bar() as progress:
-        report = engine.update_index(rebuild=rebuild, progress=progress)
+        try:
+            report = engine.update_index(rebuild=rebuild, progress=progress)
+        except IndexMismatchError as err:
+            if not rebuild_if_incompatible:
+                raise
+            typer.echo(f"rebuilding: {err}", err=True)
+            report = engine.update_index(rebuild=True, progress=progress)
     for problem in report.problems:
         typer.echo(f"skipped {problem}", err=True)
     typer.echo(report.summary())

@@ -90,3 +90,19 @@ def test_search_batch_writes_results_lines(monkeypatch, capsys, fake_cli, tmp_pa
 
 def test_settings_default_source_is_seeds():
     assert Settings().source_dir.name == "seeds"
+
+
+def test_index_refuses_another_models_index_unless_asked_to_rebuild(
+        monkeypatch, capsys, fake_cli):
+    run(monkeypatch, capsys, "index")
+    real_engine = cli.make_engine
+
+    def other_model(*args, **kwargs):
+        return Engine(real_engine(*args, **kwargs).settings, embedder=FakeEmbedder(dim=32))
+
+    monkeypatch.setattr(cli, "make_engine", other_model)
+    code, _, err = run(monkeypatch, capsys, "index")
+    assert code == 2 and "rebuild with `python -m retrieval index --rebuild`" in err
+    code, out, err = run(monkeypatch, capsys, "index", "--rebuild-if-incompatible")
+    assert code == 0 and err.startswith("rebuilding: index was built with model fake-hash")
+    assert "4 added" in out

@@ -109,7 +109,14 @@ def test_weak_support_abstains_but_returns_passages(fake_engine):
     assert answer.passages  # the closest passages, so the user can look
     assert answer.support is not None and answer.support < 0.99
     fake_engine.abstain_below = 0.0
-    assert not fake_engine.ask("How many votes did Claudia Sheinbaum receive in Mexico?").abstained
+    assert not fake_engine.ask("Who won the election in Mexico?").abstained
+
+
+def test_how_many_without_a_number_in_the_best_sentence_abstains(answering_engine):
+    none = answering_engine.ask("How many votes did Claudia Sheinbaum receive in Mexico?")
+    assert none.abstained and none.passages
+    some = answering_engine.ask("How many kilometres did the high-speed network grow to?")
+    assert not some.abstained and "45,000" in some.text
 
 
 def test_results_line_has_the_eval_format(answering_engine):

@@ -122,7 +122,8 @@ def scifact(quick: bool = False, folder: Path = SCIFACT, embedder=None) -> dict:
                           for q, t in test.queries.items()}
         label = f"ours: hybrid, fusion chosen on train ({tuned['best']['setting']})"
         rows[label] = benchmarks.score_rankings(tuned_rankings, test.qrels)
-    return {"corpus_docs": _count_lines(test.corpus) if not quick else None,
+    return {"backend": engine.settings.backend,
+            "corpus_docs": _count_lines(test.corpus) if not quick else None,
             "chunks": chunks, "test_queries": len(test.queries), "index_s": round(index_s, 1),
             "queries_per_second": round(qps, 1),
             "rows": {name: s.to_dict() for name, s in rows.items()},
@@ -168,7 +169,8 @@ def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int
             "ours: dense only": benchmarks.squad_recall(
                 {q: _docs(engine, d[0]) for q, (d, _) in singles.items()}, data.questions),
         }
-        result = {"paragraphs": data.paragraphs, "questions": len(data.questions),
+        result = {"backend": engine.settings.backend,
+                  "paragraphs": data.paragraphs, "questions": len(data.questions),
                   "of_questions": data.total_questions, "seed": seed,
                   "index_s": round(index_s, 1), "queries_per_second": round(qps, 1),
                   "rows": rows}

@@ -107,7 +107,7 @@ def model_fingerprint(path: Path) -> str:
 class SentenceTransformerEmbedder(BaseEmbedder):
     """all-MiniLM-L6-v2 (or any local sentence-transformers folder), fully offline."""
 
-    def __init__(self, model: str | None = None, backend: str = "onnx",
+    def __init__(self, model: str | None = None, backend: str = "torch",
                  batch_size: int = 32) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

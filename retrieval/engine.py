@@ -102,7 +102,7 @@ class Engine:
         LangChain chat model, a model name or True (RETRIEVAL_LLM_* from the environment).
         """
         question = clean_query(question)
-        k = k or self.settings.k
+        k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         answerer = self.answerer()

@@ -126,3 +126,8 @@ def test_unchanged_files_are_not_embedded_again(tiny_corpus, tmp_path):
     assert a.chunks == b.chunks
     np.testing.assert_array_equal(a.sentences.spans, b.sentences.spans)
     np.testing.assert_allclose(a.sentences.vectors, b.sentences.vectors)
+
+
+def test_ask_k_must_be_positive(fake_engine):
+    with pytest.raises(QueryError, match=r"k must be greater than 0\. Currently, k is 0"):
+        fake_engine.ask("Who keeps alpacas?", k=0)

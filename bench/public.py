@@ -122,7 +122,7 @@ def scifact(quick: bool = False, folder: Path = SCIFACT, embedder=None) -> dict:
                           for q, t in test.queries.items()}
         label = f"ours: hybrid, fusion chosen on train ({tuned['best']['setting']})"
         rows[label] = benchmarks.score_rankings(tuned_rankings, test.qrels)
-    return {"backend": engine.settings.backend,
+    return {"backend": engine.settings.backend, "quick": quick,
             "corpus_docs": _count_lines(test.corpus) if not quick else None,
             "chunks": chunks, "test_queries": len(test.queries), "index_s": round(index_s, 1),
             "queries_per_second": round(qps, 1),

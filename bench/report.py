@@ -140,7 +140,7 @@ def _beir(sec: dict, targets: list) -> list[str]:
     tuned = [r["ndcg@10"] for n, r in sec["rows"].items() if "chosen on train" in n]
     targets.append(("SciFact: hybrid nDCG@10 >= 0.70",
                     f"defaults {defaults}, train-chosen fusion {tuned[0] if tuned else 'n/a'}",
-                    max([defaults, *tuned]) >= 0.70))
+                    None if sec.get("quick") else max([defaults, *tuned]) >= 0.70))
     return [f"Backend {sec.get('backend', '?')}; {sec['test_queries']} test queries, "
             f"{sec['chunks']} chunks; index built in "
             f"{sec['index_s']} s; {sec['queries_per_second']} queries/s through Engine.search.",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -40,7 +39,7 @@ from .chunk import Chunk, Chunker, sentence_spans
 from .config import ChunkerSettings
 from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
-from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_bytes
+from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_bytes, sha256_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -345,14 +344,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _chunk_from_dict(record: dict) -> Chunk:
     return Chunk(**record)
 
@@ -470,7 +461,7 @@ class IndexStore:
     def _verify_files(self, gen: Path, manifest: Manifest) -> None:
         for rel, expected in manifest.files.items():
             path = gen / rel
-            if not path.exists() or _file_sha256(path) != expected:
+            if not path.exists() or sha256_file(path) != expected:
                 raise IndexCorruptError(
                     f"index file {path} is missing or fails its checksum; rebuild with "
                     f"`{REBUILD_HINT}`"
@@ -789,7 +780,7 @@ def _fsync_tree(folder: Path) -> dict[str, str]:
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-            files[str(path.relative_to(folder))] = _file_sha256(path)
+            files[str(path.relative_to(folder))] = sha256_file(path)
     for path in sorted({p.parent for p in folder.rglob("*")} | {folder}):
         _fsync_dir(path)
     return files

@@ -92,6 +92,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def split_paragraphs(text: str) -> list[tuple[int, int]]:
     """Character spans of the stripped, non-empty blank-line-separated blocks."""
     spans: list[tuple[int, int]] = []

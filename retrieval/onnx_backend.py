@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .load import sha256_file
 
 EXPORT_VERSION = 1  # bump when the export or quantisation recipe changes
 VARIANT = "onnx-int8"
@@ -43,14 +43,6 @@ def _fingerprint(path: Path) -> str:
     from .embed import model_fingerprint
 
     return model_fingerprint(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -74,7 +66,7 @@ def _valid_export(folder: Path, fingerprint: str) -> bool:
     except (ValueError, OSError):
         return False
     return (meta.get("fingerprint") == fingerprint and meta.get("version") == EXPORT_VERSION
-            and meta.get("sha256") == _sha256(model_path))
+            and meta.get("sha256") == sha256_file(model_path))
 
 
 def exported_model_path(model_dir: Path, cache: Path | None = None) -> Path:
@@ -98,7 +90,7 @@ def _export(model_dir: Path, folder: Path, fingerprint: str) -> None:
         _quantise(tmp / "model-fp32.onnx", tmp / MODEL_FILE)
         (tmp / "model-fp32.onnx").unlink()
         meta = {"fingerprint": fingerprint, "version": EXPORT_VERSION, "variant": VARIANT,
-                "source": str(model_dir), "sha256": _sha256(tmp / MODEL_FILE)}
+                "source": str(model_dir), "sha256": sha256_file(tmp / MODEL_FILE)}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)

@@ -40,11 +40,12 @@ def onnx_model(onnx_cache):
 
 
 def test_export_lands_in_the_cache_with_a_checksum(onnx_model, onnx_cache):
-    from retrieval.onnx_backend import META_FILE, MODEL_FILE, _sha256
+    from retrieval.load import sha256_file
+    from retrieval.onnx_backend import META_FILE, MODEL_FILE
 
     [folder] = [p for p in (onnx_cache / "onnx").iterdir() if p.is_dir()]
     meta = json.loads((folder / META_FILE).read_text())
-    assert meta["sha256"] == _sha256(folder / MODEL_FILE)
+    assert meta["sha256"] == sha256_file(folder / MODEL_FILE)
     assert not list(onnx_cache.rglob("*.tmp")) and not list(folder.glob("model-fp32*"))
 
 

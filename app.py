@@ -14,15 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import streamlit as st
 from pydantic import ValidationError
 
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer
+from retrieval.config import set_offline_environment
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
 from retrieval.render import (
@@ -34,6 +31,8 @@ from retrieval.render import (
 )
 from retrieval.retrieve import clean_query
 
+# Before the model libraries load (in get_engine; none of the imports above loads them).
+set_offline_environment()
 log = logging.getLogger("retrieval.app")
 ABSTAIN_TITLE = "Not in the articles."
 

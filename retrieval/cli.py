@@ -11,14 +11,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
-from .config import Settings
-from .engine import Engine
 from .errors import IndexMismatchError, QueryError, RetrievalError, SourceError
+
+if TYPE_CHECKING:  # imported in make_engine: --help and bad arguments stay fast
+    from .engine import Engine
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic search and question answering over news articles.")
@@ -28,6 +28,11 @@ SourceDir = Annotated[Optional[Path], typer.Option("--source", help="folder of a
 
 
 def make_engine(index_dir: Path | None = None, source: Path | None = None, **extra) -> Engine:
+    from pydantic import ValidationError
+
+    from .config import Settings
+    from .engine import Engine
+
     overrides = {k: v for k, v in
                  {"index_dir": index_dir, "source_dir": source, **extra}.items() if v is not None}
     try:
@@ -102,21 +107,9 @@ def status(source: SourceDir = None, index_dir: IndexDir = None) -> None:
 
 
 def _read_questions(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise SourceError(f"questions file {path} does not exist; pass a .jsonl file")
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            str(row["id"]), str(row["question"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise SourceError(
-                f"{path}: line {line_no} is not a JSON object with id and question; fix that line"
-            ) from None
-        rows.append(row)
-    return rows
+    from .evaluate import read_jsonl
+
+    return read_jsonl(path, what="questions file", keys=("id", "question"))
 
 
 @app.command()
@@ -219,11 +212,11 @@ def ask(question: Annotated[Optional[str], typer.Argument(help="the question")] 
             "--extractive", help="never use an LLM, even if RETRIEVAL_LLM_MODEL is set")] = False,
         index_dir: IndexDir = None) -> None:
     """Answer a question from the articles, citing the paragraphs; or say they don't say."""
-    from .llm import LLMConfig
-
     engine = make_engine(index_dir)
     chat = None
     if not extractive and (llm or os.environ.get("RETRIEVAL_LLM_MODEL")):
+        from .llm import LLMConfig
+
         chat = LLMConfig.from_env(model=llm, base_url=llm_url)
     if batch is not None:
         _ask_batch(engine, batch, out, max(k, 10), doc, chat)
@@ -293,8 +286,9 @@ def eval_(questions: Annotated[Path, typer.Argument(help="question set, e.g. "
 
 
 def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .config import set_offline_environment
+
+    set_offline_environment()
     try:
         app()
     except RetrievalError as err:

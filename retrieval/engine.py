@@ -5,24 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .answer import (
-    ABSTAIN_BELOW,
-    Answer,
-    ExtractiveAnswerer,
-    TermWeights,
-    finish_answer,
-    stored_sentence_vectors,
-)
 from .config import ChunkerSettings, Settings
-from .conversation import rewrite_query
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
 from .errors import QueryError
 from .index import IndexStatus, IndexStore, Progress, UpdateReport
-from .llm import LLMAnswerer, resolve_chat_model
 from .load import list_sources
-from .retrieve import HybridRetriever, Passage, clean_query
+
+if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
+    from .answer import Answer, ExtractiveAnswerer
+    from .retrieve import HybridRetriever, Passage
 
 
 class Engine:
@@ -46,6 +39,8 @@ class Engine:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
+        from .retrieve import HybridRetriever
+
         return HybridRetriever(self.store, self.embedder, fusion=self.settings.fusion)
 
     @property
@@ -73,12 +68,19 @@ class Engine:
 
     # ------------------------------------------------------------------ answers (issue 4)
     ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)
-    # Support below which the answer is "the articles don't say"; calibrated for the bundled
-    # all-MiniLM-L6-v2 (another embedder needs its own calibration, see README "Answers").
-    abstain_below: float = ABSTAIN_BELOW
+    # Support below which the answer is "the articles don't say"; None: answer.ABSTAIN_BELOW,
+    # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
+    abstain_below: float | None = None
 
     def answerer(self) -> ExtractiveAnswerer:
         """The extractive answerer, with term weights of the current index generation."""
+        from .answer import (
+            ABSTAIN_BELOW,
+            ExtractiveAnswerer,
+            TermWeights,
+            stored_sentence_vectors,
+        )
+
         self.store.read_manifest()  # no index: say so before loading the model
         snap = self.retriever.snapshot()
         cached = getattr(self, "_answerer", None)
@@ -90,7 +92,8 @@ class Engine:
             if old is not None:
                 answerer.share_cache(old)
             self._answerer = cached = (snap, answerer)
-        cached[1].abstain_below = self.abstain_below
+        cached[1].abstain_below = (ABSTAIN_BELOW if self.abstain_below is None
+                                   else self.abstain_below)
         return cached[1]
 
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int | None = None,
@@ -101,6 +104,11 @@ class Engine:
         rewritten into a standalone query. ``llm``: None for the extractive answerer, or a
         LangChain chat model, a model name or True (RETRIEVAL_LLM_* from the environment).
         """
+        from .answer import finish_answer
+        from .conversation import rewrite_query
+        from .llm import LLMAnswerer, resolve_chat_model
+        from .retrieve import clean_query
+
         question = clean_query(question)
         k = self.settings.k if k is None else k
         if k < 1:

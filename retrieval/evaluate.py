@@ -46,19 +46,24 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def read_jsonl(path: Path | str) -> list[dict]:
-    """Rows of a JSONL file; a clear error names the file and line that is not JSON."""
+def read_jsonl(path: Path | str, *, what: str = "", keys: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a JSONL file. A missing file, or a line that is not JSON (with ``keys``: not a
+    JSON object holding them), is a one-line SourceError naming the file, line and fix."""
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"{path} does not exist; pass a .jsonl file")
+        raise SourceError(f"{what + ' ' if what else ''}{path} does not exist; pass a .jsonl file")
     rows = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise SourceError(f"{path}: line {line_no} is not valid JSON; fix that line") from None
+            row = json.loads(line)
+            for key in keys:
+                str(row[key])  # a list, string or number row raises TypeError here
+        except (json.JSONDecodeError, KeyError, TypeError):
+            shape = f"a JSON object with {' and '.join(keys)}" if keys else "valid JSON"
+            raise SourceError(f"{path}: line {line_no} is not {shape}; fix that line") from None
+        rows.append(row)
     return rows
 
 

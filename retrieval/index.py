@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ from .chunk import Chunk, Chunker, sentence_spans
 from .config import ChunkerSettings
 from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
-from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_bytes, sha256_file
+from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_file
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -66,6 +67,9 @@ class Manifest(BaseModel):
     files: dict[str, str]
     counts: dict[str, int]
     encodings: dict[str, str] = {}
+    # (size, mtime_ns) of each source file, taken before it was read: status hashes only the
+    # files whose stat differs. Empty in indexes built before it was recorded: all are hashed.
+    source_stats: dict[str, tuple[int, int]] = {}
 
 
 @dataclass
@@ -355,6 +359,8 @@ class IndexStore:
         self.root = Path(root)
         self._snapshot: IndexSnapshot | None = None
         self._lock = threading.Lock()
+        # index files whose checksum status() verified: path -> (size, mtime_ns, sha256)
+        self._verified: dict[Path, tuple[int, int, str]] = {}
 
     # ---------------------------------------------------------------- reading
     @property
@@ -469,14 +475,16 @@ class IndexStore:
 
     # ----------------------------------------------------------------- status
     def status(self, source_dir: Path, max_bytes: int = 20_000_000) -> IndexStatus:
-        """Compare the manifest with the source folder, file by file, by sha256."""
+        """Compare the manifest with the source folder, file by file, by sha256 (a file whose
+        size and mtime match the manifest's record is not read), and check the index files'
+        checksums (each once per process while its size and mtime stay the same)."""
         if not self.exists():
             return IndexStatus(exists=False)
         try:
             manifest = self.read_manifest()
         except IndexCorruptError as err:
             return IndexStatus(exists=True, problem=str(err))
-        current = _source_hashes(source_dir)
+        current = _source_hashes(source_dir, manifest)
         old = manifest.sources
         return IndexStatus(
             exists=True,
@@ -484,7 +492,26 @@ class IndexStore:
             added=sorted(set(current) - set(old)),
             changed=sorted(n for n in current if n in old and current[n] != old[n]),
             deleted=sorted(set(old) - set(current)),
+            problem=self._index_file_problem(manifest),
         )
+
+    def _index_file_problem(self, manifest: Manifest) -> str | None:
+        """The first index file that is missing or fails its checksum, as a one-line fix."""
+        gen = self.root / manifest.generation
+        for rel, expected in manifest.files.items():
+            path = gen / rel
+            try:
+                stat = path.stat()
+            except OSError:
+                return f"index file {path} is missing; rebuild with `{REBUILD_HINT}`"
+            key = (stat.st_size, stat.st_mtime_ns, expected)
+            if self._verified.get(path) == key:
+                continue
+            if sha256_file(path) != expected:
+                return (f"index file {path} fails its checksum (corrupt); rebuild with "
+                        f"`{REBUILD_HINT}`")
+            self._verified[path] = key
+        return None
 
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -509,6 +536,7 @@ class IndexStore:
                 manifest = self.read_manifest()
                 self.check_compatible(manifest, embedder, chunker)
                 previous = self._load_generation(manifest)
+            stats = source_stats(Path(source_dir))  # before reading: a later edit shows
             loaded = load_folder(Path(source_dir), max_bytes)
             report = self._plan(loaded, previous)
             if not loaded.files:
@@ -523,7 +551,7 @@ class IndexStore:
             rows = self._chunks_and_vectors(loaded, previous, embedder, chunker, report,
                                             progress)
             self._write_generation(source_dir, loaded, rows, embedder, chunker, index_type,
-                                   progress)
+                                   progress, stats)
             report.written = True
             report.chunks_total = len(rows.chunks)
             return report
@@ -570,7 +598,8 @@ class IndexStore:
 
     def _write_generation(self, source_dir: Path, loaded: LoadResult, rows: _Rows,
                           embedder: BaseEmbedder, chunker: ChunkerSettings, index_type: str,
-                          progress: Progress | None) -> None:
+                          progress: Progress | None,
+                          stats: dict[str, tuple[int, int]] | None = None) -> None:
         import faiss
 
         name = f"gen-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -616,6 +645,8 @@ class IndexStore:
             files=files,
             counts=_counts(loaded.files, chunks),
             encodings={f.name: f.encoding for f in loaded.files},
+            source_stats={f.name: (stats or {})[f.name] for f in loaded.files
+                          if f.name in (stats or {})},
         )
         self._swap_manifest(manifest)
         if progress:
@@ -641,14 +672,41 @@ class IndexStore:
                 path.unlink(missing_ok=True)  # a write killed before its rename
 
 
-def _source_hashes(source_dir: Path) -> dict[str, str]:
+def _source_hashes(source_dir: Path, manifest: Manifest | None = None) -> dict[str, str]:
+    """sha256 of each supported file; the manifest's, unread, when its stat is as recorded."""
     from .load import SUPPORTED_SUFFIXES, list_sources
 
+    known = manifest.sources if manifest else {}
+    stats = manifest.source_stats if manifest else {}
     hashes = {}
     for path in list_sources(Path(source_dir)):
         if path.suffix.lower() in SUPPORTED_SUFFIXES:
-            hashes[path.name] = sha256_bytes(path.read_bytes())
+            stat = path.stat()
+            if path.name in known and stats.get(path.name) == (stat.st_size, stat.st_mtime_ns):
+                hashes[path.name] = known[path.name]
+            else:
+                hashes[path.name] = sha256_file(path)
     return hashes
+
+
+# A file modified this recently before its stat is taken gets no stat record: an edit in the
+# same clock tick as the read could leave size and mtime unchanged (git's "racy clean" case).
+RACY_NS = 2_000_000_000
+
+
+def source_stats(source_dir: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of the supported files, to be taken before they are read."""
+    from .load import SUPPORTED_SUFFIXES, list_sources
+
+    now = time.time_ns()
+    stats = {}
+    for path in list_sources(Path(source_dir)):
+        if path.suffix.lower() in SUPPORTED_SUFFIXES:
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                if now - stat.st_mtime_ns > RACY_NS:
+                    stats[path.name] = (stat.st_size, stat.st_mtime_ns)
+    return stats
 
 
 def _assemble(files: list[SourceFile], previous: IndexSnapshot | None,

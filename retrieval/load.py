@@ -16,8 +16,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bs4 import BeautifulSoup
-
 from .errors import SourceError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
@@ -214,13 +212,20 @@ _BLOCK_TAGS = [
     "dt", "dd", "td", "th", "tr", "div", "section", "article", "header", "footer", "aside",
     "table", "ul", "ol", "br", "hr",
 ]
-_DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "head", "object"]
+# <title> is dropped wherever it sits (a page may put it in <body>): its text is used once, as
+# the first paragraph, never again as body text.
+_DROP_TAGS = ["script", "style", "noscript", "template", "iframe", "svg", "head", "object",
+              "title"]
 
 
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML page, one paragraph per block element."""
+    from bs4 import BeautifulSoup  # here, not at the top: status and --help never parse HTML
+
     soup = BeautifulSoup(markup, "html.parser")
-    title = " ".join(soup.title.get_text(" ").split()) if soup.title else ""
+    # the page's <title>, not an <svg> icon's tooltip title
+    title_tag = next((t for t in soup.find_all("title") if t.find_parent("svg") is None), None)
+    title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
     for tag in soup.find_all(_BLOCK_TAGS):

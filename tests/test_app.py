@@ -9,6 +9,7 @@ purpose; the ask and follow-up tests run the real ``Engine.ask``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 import retrieval.engine
+import retrieval.index
 from retrieval import Engine, FakeEmbedder
 from retrieval.answer import Answer, Citation
 
@@ -101,6 +103,38 @@ def test_first_load_shows_status_and_no_error(app_engine):
     status = " ".join(bodies(at.sidebar))
     assert "4 documents" in status and "4 chunks" in status
     assert any("Fresh" in s.value for s in at.sidebar.success)
+
+
+def test_page_runs_read_no_file_again_while_nothing_changes(app_engine, monkeypatch):
+    """The sidebar's freshness check: a source file is hashed only when its size or mtime
+    differs from the manifest's record, and each index file once per process."""
+    source = app_engine.source_dir
+    for path in source.iterdir():  # files an hour old: their stat is recorded by the build
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 3600 * 10**9))
+    app_engine.update_index(rebuild=True)
+    assert_clean(run_app())  # the first run verifies the index files
+    hashed: list[Path] = []
+    real = retrieval.index.sha256_file
+    monkeypatch.setattr(retrieval.index, "sha256_file",
+                        lambda path: hashed.append(Path(path)) or real(path))
+    for _ in range(2):
+        at = run_app()
+        assert_clean(at)
+        assert any("Fresh" in s.value for s in at.sidebar.success)
+    assert hashed == []
+    (source / "coffee.txt").write_text("Coffee\n\nA new harvest report.\n", encoding="utf-8")
+    at = run_app()
+    assert any("Stale: 1 changed" in plain(w.value) for w in at.sidebar.warning)
+    assert hashed == [source / "coffee.txt"]
+
+
+def test_the_page_sets_the_offline_environment(app_engine, monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    assert_clean(run_app())
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
 
 
 def test_ask_shows_cited_answer_and_source_in_context(app_engine):

@@ -8,18 +8,13 @@ blocked and fails the test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from streamlit_server import streamlit_app
 
 from retrieval import Engine, Settings
 
@@ -50,25 +45,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(
-                url + "_stcore/health", timeout=2) as response:
-            if response.read() == b"ok":
-                return
-        time.sleep(0.5)
-    pytest.fail(f"streamlit did not answer within {timeout} s:\n{log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def app_url(seed_engine, tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
@@ -79,28 +55,9 @@ def app_url(seed_engine, tmp_path_factory):
     report = Engine(Settings(source_dir=corpus, index_dir=index),
                     embedder=seed_engine.embedder).update_index()
     assert report.added == ["evil.md"] and report.unchanged
-    port = free_port()
-    env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    log = base / "streamlit.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_healthy(url, proc, log)
+    env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index)}
+    with streamlit_app(env, base / "streamlit.log") as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
@@ -106,3 +107,62 @@ def test_index_refuses_another_models_index_unless_asked_to_rebuild(
     code, out, err = run(monkeypatch, capsys, "index", "--rebuild-if-incompatible")
     assert code == 0 and err.startswith("rebuilding: index was built with model fake-hash")
     assert "4 added" in out
+
+
+def flip_a_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_status_names_a_corrupt_or_missing_index_file_and_the_rebuild(
+        monkeypatch, capsys, fake_cli, tmp_path, damage):
+    run(monkeypatch, capsys, "index")
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    path = tmp_path / "index" / manifest["generation"] / "vectors.npy"
+    flip_a_byte(path) if damage == "flip" else path.unlink()
+    code, out, err = run(monkeypatch, capsys, "status")
+    what = "fails its checksum (corrupt)" if damage == "flip" else "is missing"
+    assert (code, out) == (2, "")
+    assert err == (f"error: index file {path} {what}; rebuild with "
+                   "`python -m retrieval index --rebuild`\n")
+    code, _, _ = run(monkeypatch, capsys, "index", "--rebuild")
+    code, out, _ = run(monkeypatch, capsys, "status")
+    assert code == 0 and out.splitlines()[-1] == "fresh"
+
+
+@pytest.mark.parametrize("line, shape", [
+    ("not json", "a JSON object with id and question"),
+    ('["a", "b"]', "a JSON object with id and question"),
+    ('{"id": "x"}', "a JSON object with id and question"),
+])
+def test_batch_questions_name_the_bad_line(monkeypatch, capsys, tmp_path, line, shape):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "a", "question": "alpaca weight"}\n\n' + line + "\n",
+                         encoding="utf-8")
+    code, out, err = run(monkeypatch, capsys, "search", "--batch", str(questions),
+                         "--index-dir", str(tmp_path / "none"))
+    assert (code, out) == (2, "")
+    assert err == f"error: {questions}: line 3 is not {shape}; fix that line\n"
+
+
+def test_eval_names_a_results_line_that_is_not_json(monkeypatch, capsys, tmp_path):
+    questions, results = tmp_path / "q.jsonl", tmp_path / "r.jsonl"
+    questions.write_text('{"id": "a", "question": "Who?", "kind": "fact"}\n', encoding="utf-8")
+    results.write_text("{oops\n", encoding="utf-8")
+    code, out, err = run(monkeypatch, capsys, "eval", str(questions), "--results", str(results))
+    assert (code, out) == (2, "")
+    assert err == f"error: {results}: line 1 is not valid JSON; fix that line\n"
+    code, _, err = run(monkeypatch, capsys, "eval", str(tmp_path / "none.jsonl"))
+    assert code == 2 and err == f"error: {tmp_path}/none.jsonl does not exist; pass a .jsonl file\n"
+
+
+def test_main_sets_the_offline_environment_but_keeps_the_users_values(monkeypatch, capsys):
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    code, out, _ = run(monkeypatch, capsys, "--help")
+    assert code == 0 and "status" in out
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true"

@@ -90,6 +90,30 @@ def test_html_to_text_separates_blocks():
     assert html_to_text("<p>a</p><p>b</p>") == "a\n\nb"
 
 
+@pytest.mark.parametrize("markup", [
+    "<html><title>Port news</title><body>Ships arrive weekly.<p>Cranes work.</p></body></html>",
+    "<html><title>Port news</title><body><h1>Port news</h1><p>Ships arrive weekly.</p>"
+    "<p>Cranes work.</p></body></html>",
+    "<title>Port news</title><p>Ships arrive weekly.</p><p>Cranes work.</p>",
+    "<html><body><p>Ships arrive weekly.</p><title>Port news</title><p>Cranes work.</p>"
+    "</body></html>",
+], ids=["before-body-inline-text", "before-body-same-h1", "no-html-element", "inside-body"])
+def test_html_title_outside_head_appears_once_as_the_title(tmp_path, markup):
+    page = tmp_path / "page.html"
+    page.write_text(markup, encoding="utf-8")
+    doc = read_source(page, 10**6).documents[0]
+    texts = [p.text for p in doc.paragraphs]
+    assert texts == ["Port news", "Ships arrive weekly.", "Cranes work."]
+    assert doc.text.count("Port news") == 1
+    assert {p.title for p in doc.paragraphs} == {"Port news"}
+
+
+def test_html_svg_icon_title_is_neither_the_title_nor_text():
+    markup = ("<html><body><svg><title>menu icon</title></svg><h1>Port news</h1>"
+              "<p>Ships arrive weekly.</p></body></html>")
+    assert html_to_text(markup) == "Port news\n\nShips arrive weekly."
+
+
 def test_jsonl_corpus_in_beir_format(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     rows = [{"_id": "d1", "title": "Alpha", "text": "First text."},

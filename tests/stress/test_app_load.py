@@ -15,16 +15,16 @@ import gc
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psutil
 import pytest
+from streamlit_server import streamlit_app  # tests/streamlit_server.py
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
@@ -131,35 +131,9 @@ def counted(*args, **kwargs):
 embed._load_sentence_transformer = counted
 from streamlit.web import cli
 
-sys.argv = ["streamlit", "run", sys.argv[1], "--server.address", "127.0.0.1",
-            "--server.port", sys.argv[2], "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-            "--global.developmentMode", "false"]
+sys.argv = ["streamlit", *sys.argv[1:]]
 sys.exit(cli.main())
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(port: int, server: subprocess.Popen, timeout: float = 120) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"streamlit exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                        timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("streamlit did not become healthy in time")
 
 
 async def open_session(port: int) -> float:
@@ -196,19 +170,15 @@ async def session_round(port: int, n: int) -> list[float]:
 
 def test_sessions_opened_and_closed_repeatedly_against_the_app(seed_index, tmp_path,
                                                                record_figures):
-    port = free_port()
     launcher = tmp_path / "launch_app.py"
     launcher.write_text(LAUNCHER)
     loads = tmp_path / "model_loads.txt"
     env = {**os.environ, "LOAD_COUNT_FILE": str(loads), "PYTHONPATH": str(ROOT),
            "RETRIEVAL_SOURCE_DIR": str(seed_index / "seeds"),
-           "RETRIEVAL_INDEX_DIR": str(seed_index / "index"), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1"}
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen([sys.executable, str(launcher), str(ROOT / "app.py"), str(port)],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(port, server)
+           "RETRIEVAL_INDEX_DIR": str(seed_index / "index")}
+    with streamlit_app(env, tmp_path / "streamlit.log", command=[sys.executable, str(launcher)],
+                       flags=["--global.developmentMode", "false"]) as (url, server):
+        port = urlparse(url).port
         asyncio.run(session_round(port, SESSIONS))  # warm-up: model and index load here
         warm = rss_mb(server.pid)
         latencies: list[float] = []
@@ -221,13 +191,6 @@ def test_sessions_opened_and_closed_repeatedly_against_the_app(seed_index, tmp_p
                 break
         growth = max(rounds_rss) - warm
         assert server.poll() is None, "the app died under load"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
     pids = loads.read_text().split() if loads.exists() else []
     figures = {"sessions": len(latencies), "concurrent": SESSIONS,
                "p50_s": round(statistics.median(latencies), 3),

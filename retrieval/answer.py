@@ -1,23 +1,25 @@
-"""Stage 6: grounded answers with verified citations.
+"""Stage 7: grounded answers with verified citations.
 
 The data types shared by the answerers, the CLI and the app live here.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from .chunk import sentence_spans
-from .embed import BaseEmbedder
-from .index import keyword_tokens as _keyword_tokens
+from .rerank import (
+    FEATURES,
+    Candidate,
+    Scored,
+    SentenceScorer,
+    core_question,
+    question_type,
+)
 from .retrieve import Passage
 
 
@@ -88,245 +90,10 @@ class Answer:
         return row
 
 
-# --------------------------------------------------------------------------- extractive answerer
-_PARA_SEP = re.compile(r"\n\s*\n")
-_MONTHS_WORDS_TEXT = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-)
-_MONTHS = _MONTHS_WORDS_TEXT.split()
-_DATE = re.compile(
-    r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?"
-    r"(?:,?\s+\d{4})?\b|\b(?:1[5-9]|20)\d\d(?:s)?\b", re.IGNORECASE)
-_NUMBER_WORDS_WORDS_TEXT = (
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
-    "hundred thousand million billion trillion dozen"
-)
-_NUMBER_WORDS = _NUMBER_WORDS_WORDS_TEXT.split()
-_NUMBER = re.compile(r"\d[\d,.]*|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
-_NAME = re.compile(
-    r"\b[A-Z][\w'’-]+(?:\s+(?:(?:de|da|del|van|von|bin|al|la)\s+)?[A-Z][\w'’-]+)+")
-_CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
-_PLACE_PREP = re.compile(r"\b(?:in|at|to|from|near|into|of)\s+(?:the\s+)?([A-Z][\w'’-]+)")
-_WORD = re.compile(r"\w+")
-_PERSON_NOUNS_WORDS_TEXT = (
-    "minister president premier professor leader director ambassador journalist secretary "
-    "senator chairman official diplomat king queen envoy scholar head spokesperson spokesman "
-    "founder general chief ruler officer person man woman expert analyst economist mayor "
-    "governor"
-)
-_PERSON_NOUNS = _PERSON_NOUNS_WORDS_TEXT.split()
-_PLACE_NOUNS_WORDS_TEXT = (
-    "city country nation town island port capital region state province place"
-)
-_PLACE_NOUNS = _PLACE_NOUNS_WORDS_TEXT.split()
-_DATE_NOUNS = ["date", "year", "month", "decade", "day"]
-_NUMBER_NOUNS = ["number", "value", "total", "amount", "volume", "percentage", "share", "figure"]
-
-QuestionType = str  # "person" | "date" | "number" | "place" | "other"
-
-
-def question_type(question: str) -> QuestionType:
-    """The kind of answer a question asks for, from its question words."""
-    q = question.lower()
-    if re.search(r"\bhow (?:many|much|big|large|long|far|old|high|often)\b", q):
-        return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:date|year|month|day|decade)\b|\bin which (?:year|month|"
-                 r"decade)\b|\bwhich (?:date|year|month|decade)\b|\bon what date\b", q):
-        return "date"
-    if re.search(r"\bwhere\b", q):
-        return "place"
-    if re.search(r"\bwho(?:m|se)?\b", q):
-        return "person"
-    which = re.search(r"\b(?:which|what)((?:\s+[\w-]+){1,4})", q)
-    for word in (which.group(1).split() if which else []):
-        for nouns, kind in ((_PERSON_NOUNS, "person"), (_PLACE_NOUNS, "place"),
-                            (_DATE_NOUNS, "date"), (_NUMBER_NOUNS, "number")):
-            if word in nouns or word.rstrip("s") in nouns:
-                return kind
-    return "other"
-
-
-def _typed_spans(text: str, kind: QuestionType) -> list[str]:
-    """Strings of ``text`` that could answer a question of this kind."""
-    if kind == "date":
-        return [m.group(0) for m in _DATE.finditer(text)]
-    if kind == "number":
-        return [m.group(0) for m in _NUMBER.finditer(text) if not _DATE.fullmatch(m.group(0))]
-    if kind == "person":
-        return [m.group(0) for m in _NAME.finditer(text)]
-    if kind == "place":
-        return [m.group(1) for m in _PLACE_PREP.finditer(text)]
-    return [m.group(0) for m in _CAPITAL.finditer(text)] + [m.group(0) for m in
-                                                             _NUMBER.finditer(text)]
-
-
-def _entities(text: str) -> set[str]:
-    """Capitalised words (not sentence-initial), numbers and dates, lower-cased."""
-    found = {m.group(0).lower() for m in _CAPITAL.finditer(text)}
-    found |= {m.group(0).lower().rstrip(".,") for m in _NUMBER.finditer(text)}
-    return {e for e in found if e.lower() not in _QUESTION_WORDS}
-
-
-_QUESTION_WORDS_WORDS_TEXT = (
-    "what which who whom whose when where why how according in on the a an of for at to by "
-    "from besides apart rather"
-)
-_QUESTION_WORDS = frozenset(_QUESTION_WORDS_WORDS_TEXT.split())
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of a retrieved passage, located in its source document."""
-
-    passage_index: int
-    start: int              # offsets in the source document's text
-    end: int
-    paragraph: int
-    text: str
-
-
-def passage_sentences(passage: Passage, passage_index: int = 0) -> list[Candidate]:
-    """The sentences of a passage, with document offsets and paragraph numbers."""
-    chunk = passage.chunk
-    text = chunk.text
-    out: list[Candidate] = []
-    para = chunk.para_start
-    pos = 0
-    blocks = [*_PARA_SEP.finditer(text), None]
-    for sep in blocks:
-        end = sep.start() if sep else len(text)
-        for s, e in sentence_spans(text, pos, end):
-            out.append(Candidate(passage_index, chunk.start + s, chunk.start + e, para,
-                                 text[s:e]))
-        if sep:
-            pos = sep.end()
-            para += 1
-    return out
-
-
-@lru_cache(maxsize=50_000)
-def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(_keyword_tokens(text))
-
-
-def keyword_tokens(text: str) -> tuple[str, ...]:
-    """Stemmed keyword tokens (the BM25 vocabulary), cached per text."""
-    return _tokens(text)
-
-
-class TermWeights:
-    """Inverse document frequencies of stemmed keyword tokens over a corpus of chunks."""
-
-    def __init__(self, texts: Sequence[str] = ()) -> None:
-        df: Counter[str] = Counter()
-        for text in texts:
-            df.update(set(_keyword_tokens(text)))
-        self.n = max(1, len(texts))
-        self.df = df
-
-    def idf(self, token: str) -> float:
-        return math.log(1 + (self.n + 1) / (self.df.get(token, 0) + 0.5))
-
-
-FEATURES = ("sim", "passage_sim", "rank", "keywords", "keywords_ctx", "entities",
-            "entities_ctx", "type_match", "new_words", "core_sim", "core_keywords",
-            "core_keywords_ctx", "core_keywords_all", "keywords_local", "keywords_local_window",
-            "keywords_window")
-
-_LEAD = re.compile(r"^(?:according to|in|on|at|during|per|speaking|meeting|as|after|before|"
-                   r"apart from|besides|rather than|half a century ago|in (?:his|her|its|their))"
-                   r"\b[^,?]*,\s*", re.IGNORECASE)
-_TRAIL = re.compile(r",\s*(?:according to|per|as|in|at|during|when|on)\b[^,?]*(?=\?|$)",
-                    re.IGNORECASE)
-_WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
-
-
-def core_question(question: str) -> str:
-    """The question without its leading or trailing "According to …" style context."""
-    core = question.strip()
-    for _ in range(2):
-        lead = _LEAD.match(core)
-        if lead and not _WH.search(lead.group(0)) and _WH.search(core[lead.end():]):
-            core = core[lead.end():]
-    trail = _TRAIL.search(core)
-    if trail and not _WH.search(trail.group(0)) and _WH.search(core[:trail.start()]):
-        core = core[:trail.start()] + core[trail.end():]
-    return core.strip() or question
-
-
-def _coverage(wanted: dict[str, float], present: set[str]) -> float:
-    total = sum(wanted.values())
-    return sum(w for t, w in wanted.items() if t in present) / total if total else 0.0
-
-
-def candidate_features(question: str, passages: Sequence[Passage], candidates: Sequence[Candidate],
-                       sims: np.ndarray, core_sims: np.ndarray,
-                       weights: TermWeights) -> np.ndarray:
-    """One row of FEATURES per candidate sentence (cheap ones; ``sims`` comes from the model)."""
-    kind = question_type(question)
-    q_tokens = {t: weights.idf(t) for t in keyword_tokens(question)}
-    core_tokens = {t: weights.idf(t) for t in keyword_tokens(core_question(question))}
-    q_entities = _entities(question)
-    q_lower = question.lower()
-    dense = [p.dense for p in passages if p.dense is not None]
-    floor = min(dense) if dense else 0.0
-    ctx_tokens = [set(keyword_tokens(f"{p.title}\n{p.text}")) for p in passages]
-    ctx_lower = [f"{p.title}\n{p.text}".lower() for p in passages]
-    everywhere = set().union(*ctx_tokens) if ctx_tokens else set()
-    core_all = _coverage(core_tokens, everywhere)
-    sentence_tokens = [set(keyword_tokens(c.text)) for c in candidates]
-    # pool-local rarity: question words found in many of these sentences are the topic, the
-    # rare ones are what this question asks about
-    local_df = Counter(t for tokens in sentence_tokens for t in tokens if t in q_tokens)
-    local = {t: math.log((len(candidates) + 1) / (local_df.get(t, 0) + 0.5)) for t in q_tokens}
-    rows = np.zeros((len(candidates), len(FEATURES)), dtype=np.float32)
-    for i, cand in enumerate(candidates):
-        passage = passages[cand.passage_index]
-        tokens = sentence_tokens[i]
-        same = i > 0 and candidates[i - 1].passage_index == cand.passage_index
-        window = tokens | sentence_tokens[i - 1] if same else tokens
-        lower = cand.text.lower()
-        typed = [s for s in _typed_spans(cand.text, kind) if s.lower() not in q_lower]
-        rows[i] = (
-            sims[i],
-            passage.dense if passage.dense is not None else floor,
-            1.0 / passage.rank,
-            _coverage(q_tokens, tokens),
-            _coverage(q_tokens, ctx_tokens[cand.passage_index]),
-            _entity_share(q_entities, lower),
-            _entity_share(q_entities, ctx_lower[cand.passage_index]),
-            1.0 if typed else 0.0,
-            len(tokens - q_tokens.keys()) / max(1, len(tokens)),
-            core_sims[i],
-            _coverage(core_tokens, tokens),
-            _coverage(core_tokens, ctx_tokens[cand.passage_index]),
-            core_all,
-            _coverage(local, tokens),
-            _coverage(local, window),
-            _coverage(q_tokens, window),
-        )
-    return rows
-
-
-def _entity_share(entities: set[str], lower_text: str) -> float:
-    if not entities:
-        return 0.0
-    return sum(e in lower_text for e in entities) / len(entities)
-
-
-# Linear sentence score over FEATURES, fitted on dev's answerable questions with a listwise
-# (softmax over each question's sentences) objective and L2 penalty, 3-fold cross-validated by
-# question; weights rounded. Tuned per kind of question, never per question (README "Answers").
-WEIGHTS = np.array([1.47, 1.07, 2.04, 0.86, 0.69, -2.15, -0.20, 0.43, -0.54, 2.41, 2.23, 1.64,
-                    0.0, 1.51, 1.19, 0.96], dtype=np.float32)
-# Support = mean of the best sentence similarity to the question, to its core, and the best
-# passage similarity. Below this the articles don't say (so too when a "how many" question's
-# best sentence has no number): calibrated on dev's unanswerable questions against the
-# false-abstention rate of the answerable ones, with the ONNX int8 backend (the default).
+# Support (see rerank.SentenceScorer.score) below which the articles don't say (so too when a
+# "how many" question's best sentence has no number): calibrated on dev's unanswerable questions
+# against the false-abstention rate of the answerable ones, with the torch backend (the default).
 ABSTAIN_BELOW = 0.54
-_SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
-_PASSAGE_SIM = FEATURES.index("passage_sim")
 _TYPE_MATCH = FEATURES.index("type_match")
 EXTRA_SENTENCES = 2          # more sentences of the best sentence's passage, among the top 6,
 EXTRA_MARGIN = 1.5           # scoring within this of the best
@@ -342,76 +109,15 @@ def abstention_text(question: str) -> str:
 class ExtractiveAnswerer:
     """Picks the sentence(s) of the retrieved passages that answer the question. No LLM."""
 
-    def __init__(self, embedder: BaseEmbedder, term_weights: TermWeights | None = None,
-                 weights: np.ndarray = WEIGHTS, abstain_below: float = ABSTAIN_BELOW,
-                 max_candidates: int = 48, cache_size: int = 20_000,
-                 stored_vector: Callable[[Passage, Candidate], np.ndarray | None] | None = None,
-                 ) -> None:
-        self.embedder = embedder
-        self.stored_vector = stored_vector  # a sentence's vector from the index, if it has one
-        self.term_weights = term_weights or TermWeights()
-        self.weights = weights
+    def __init__(self, scorer: SentenceScorer, abstain_below: float = ABSTAIN_BELOW) -> None:
+        self.scorer = scorer
         self.abstain_below = abstain_below
-        self.max_candidates = max_candidates
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
 
-    def share_cache(self, other: ExtractiveAnswerer) -> None:
-        """Reuse another answerer's sentence vectors (same embedder, e.g. a newer index)."""
-        if other.embedder is self.embedder:
-            self._cache = other._cache
-
-    def name_rarity(self, name: str) -> float:
-        """How specific a name is to few chunks: the mean IDF of its words."""
-        tokens = keyword_tokens(name)
-        return sum(map(self.term_weights.idf, tokens)) / len(tokens) if tokens else 0.0
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embed in one batch, reusing vectors of sentences seen before (LRU)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing)):
-                self._cache[text] = vec
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        for text in texts:
-            self._cache.move_to_end(text)
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
-
-    def score(self, question: str, passages: Sequence[Passage]) -> Scored:
-        """Candidate sentences with their features and scores (best first), and the support."""
-        candidates = [c for i, p in enumerate(passages) for c in passage_sentences(p, i)
-                      if not _is_title(c.text, p.title)]
-        if not candidates:
-            return Scored([], np.zeros((0, len(FEATURES))), np.zeros(0), 0.0)
-        zeros = np.zeros(len(candidates), dtype=np.float32)
-        rows = candidate_features(question, passages, candidates, zeros, zeros,
-                                  self.term_weights)
-        passage_sim = float(rows[:, _PASSAGE_SIM].max())
-        stored = [self.stored_vector(passages[c.passage_index], c) if self.stored_vector else None
-                  for c in candidates]
-        # Sentences without a stored vector: only the lexically most promising are embedded.
-        cheap = np.argsort(-(rows @ self.weights), kind="stable")
-        missing = [i for i in cheap if stored[i] is None][: self.max_candidates]
-        keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
-        candidates, rows = [candidates[i] for i in keep], rows[keep]
-        core = core_question(question)
-        asked = [question] if core == question else [question, core]
-        fresh = self._embed([*asked, *[candidates[j].text for j, i in enumerate(keep)
-                                       if stored[i] is None]])
-        q_vec, core_vec = fresh[0], fresh[len(asked) - 1]
-        fresh = iter(fresh[len(asked):])
-        vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
-        rows[:, _SIM] = vectors @ q_vec
-        rows[:, _CORE_SIM] = vectors @ core_vec
-        best_sims = float(rows[:, _SIM].max()) + float(rows[:, _CORE_SIM].max())
-        support = (best_sims + passage_sim) / 3
-        scores = rows @ self.weights
-        order = np.argsort(-scores, kind="stable")
-        return Scored([candidates[i] for i in order], rows[order], scores[order], support)
-
-    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        scored = self.score(question, passages)
+    def answer(self, question: str, passages: Sequence[Passage],
+               scored: Scored | None = None) -> Answer:
+        """The answer from ``passages``; ``scored``: their sentences, if already scored."""
+        if scored is None:
+            scored = self.scorer.score(question, passages)
         if not scored.candidates or scored.support < self.abstain_below or \
                 _number_missing(question, scored):
             answer = Answer(question, abstention_text(question), True, [], list(passages))
@@ -464,18 +170,6 @@ def _number_missing(question: str, scored: Scored) -> bool:
     return question_type(question) == "number" and scored.rows[0, _TYPE_MATCH] == 0
 
 
-def _is_title(text: str, title: str) -> bool:
-    return " ".join(text.lstrip("# ").split()).casefold() == " ".join(title.split()).casefold()
-
-
-@dataclass
-class Scored:
-    candidates: list[Candidate]
-    rows: np.ndarray
-    scores: np.ndarray
-    support: float
-
-
 def _cite(picked: list[Candidate], passages: Sequence[Passage]) -> tuple[list[Citation], list[str]]:
     """Citations (one [n] per passage, in order of use) and the answer's sentences."""
     numbers: dict[int, int] = {}
@@ -508,31 +202,3 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
     answer.rewritten = rewritten
     answer.passages = shown
     return answer
-
-
-def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndarray | None]:
-    """Look up a candidate sentence's vector among the index's sentence vectors (same model),
-    so that answering embeds only the question and the few sentences the index split
-    differently."""
-    sentences = getattr(snap, "sentences", None)
-    if sentences is None or len(sentences.vectors) != len(sentences.spans):
-        return lambda passage, cand: None
-    rows = {chunk.id: row for row, chunk in enumerate(snap.chunks)}
-    by_row: dict[int, dict[tuple[int, int], int]] = {}
-
-    def lookup(passage: Passage, cand: Candidate) -> np.ndarray | None:
-        row = rows.get(passage.chunk.id)
-        if row is None:
-            return None
-        spans = by_row.get(row)
-        if spans is None:
-            first, last = sentences.offsets[row], sentences.offsets[row + 1]
-            spans = by_row[row] = {(int(s), int(e)): i for i, (_, s, e) in
-                                   enumerate(sentences.spans[first:last], start=first)}
-        start, end = cand.start - passage.chunk.start, cand.end - passage.chunk.start
-        at = spans.get((start, end))
-        if at is None:  # the index split differently (e.g. a title joined to a sentence)
-            at = next((i for (s, e), i in spans.items() if s <= start and end <= e), None)
-        return None if at is None else sentences.vectors[at]
-
-    return lookup

@@ -15,7 +15,8 @@ from .load import list_sources
 
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
     from .answer import Answer, ExtractiveAnswerer
-    from .retrieve import HybridRetriever, Passage
+    from .rerank import Scored, SentenceScorer
+    from .retrieve import HybridRetriever, LangChainRetriever, Passage
 
 
 class Engine:
@@ -63,8 +64,30 @@ class Engine:
 
     def search(self, query: str, k: int | None = None,
                docs: list[str] | None = None) -> list[Passage]:
+        """The k best passages: the first stage's fused ranking of ANSWER_POOL passages, with
+        the passages holding the best answer sentences moved to the top (rerank.promote)."""
+        return self._ranked(query, k, docs)[0]
+
+    def as_retriever(self, k: int = 5, docs: list[str] | None = None) -> LangChainRetriever:
+        """This engine's search as a LangChain ``BaseRetriever``."""
+        from .retrieve import LangChainRetriever
+
+        return LangChainRetriever(retriever=self.retriever, k=k, docs=docs, search=self.search)
+
+    def _ranked(self, query: str, k: int | None,
+                docs: list[str] | None) -> tuple[list[Passage], Scored]:
+        """The top k passages after re-ranking, and their scored sentences."""
+        from .rerank import promote
+        from .retrieve import clean_query
+
+        k = self.settings.k if k is None else k
+        if k < 1:
+            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        query = clean_query(query)
         self.store.read_manifest()  # no index: say so before loading the model
-        return self.retriever.search(query, self.settings.k if k is None else k, docs)
+        pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs)
+        ranked, scored = promote(pool, self.scorer().score(query, pool))
+        return ranked[:k], scored.within(k)
 
     # ------------------------------------------------------------------ answers (issue 4)
     ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)
@@ -72,29 +95,28 @@ class Engine:
     # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
     abstain_below: float | None = None
 
-    def answerer(self) -> ExtractiveAnswerer:
-        """The extractive answerer, with term weights of the current index generation."""
-        from .answer import (
-            ABSTAIN_BELOW,
-            ExtractiveAnswerer,
-            TermWeights,
-            stored_sentence_vectors,
-        )
+    def scorer(self) -> SentenceScorer:
+        """The sentence scorer, with term weights and articles of the current index generation."""
+        from .rerank import SentenceScorer, TermWeights, article_context, stored_sentence_vectors
 
         self.store.read_manifest()  # no index: say so before loading the model
         snap = self.retriever.snapshot()
-        cached = getattr(self, "_answerer", None)
+        cached = getattr(self, "_scorer", None)
         if cached is None or cached[0] is not snap:
-            weights = TermWeights([c.embed_text for c in snap.chunks])
-            old = cached[1] if cached else None
-            answerer = ExtractiveAnswerer(self.embedder, weights,
-                                          stored_vector=stored_sentence_vectors(snap))
-            if old is not None:
-                answerer.share_cache(old)
-            self._answerer = cached = (snap, answerer)
-        cached[1].abstain_below = (ABSTAIN_BELOW if self.abstain_below is None
-                                   else self.abstain_below)
+            scorer = SentenceScorer(self.embedder, TermWeights([c.embed_text for c in snap.chunks]),
+                                    stored_vector=stored_sentence_vectors(snap),
+                                    context=article_context(snap))
+            if cached is not None:
+                scorer.share_cache(cached[1])
+            self._scorer = cached = (snap, scorer)
         return cached[1]
+
+    def answerer(self) -> ExtractiveAnswerer:
+        """The extractive answerer over the current scorer."""
+        from .answer import ABSTAIN_BELOW, ExtractiveAnswerer
+
+        limit = ABSTAIN_BELOW if self.abstain_below is None else self.abstain_below
+        return ExtractiveAnswerer(self.scorer(), limit)
 
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int | None = None,
             docs: list[str] | None = None, llm: Any = None) -> Answer:
@@ -114,9 +136,9 @@ class Engine:
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         answerer = self.answerer()
-        query, rewritten = rewrite_query(question, history, rarity=answerer.name_rarity)
-        pool = self.search(query, max(k, self.ANSWER_POOL), docs)
-        extractive = answerer.answer(query, pool)
+        query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
+        pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs)
+        extractive = answerer.answer(query, pool, scored)
         extractive = finish_answer(extractive, question, query, rewritten, k)
         if not llm:
             return extractive

@@ -18,10 +18,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from .answer import Answer, Candidate, Citation, make_citation, passage_sentences
+from .answer import Answer, Citation, make_citation
 from .chunk import sentence_spans, tiktoken_counter
 from .errors import LLMError
 from .index import keyword_tokens
+from .rerank import Candidate, passage_sentences
 from .retrieve import Passage
 
 SYSTEM_PROMPT = """You answer questions about news articles using only the numbered passages \

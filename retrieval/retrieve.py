@@ -7,6 +7,7 @@ of the same signals (see README, "Retrieval quality").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -209,18 +210,24 @@ class HybridRetriever:
 
 
 class LangChainRetriever(BaseRetriever):
-    """The hybrid retriever behind LangChain's ``BaseRetriever`` interface."""
+    """The hybrid retriever behind LangChain's ``BaseRetriever`` interface.
+
+    ``search``: the function that ranks, ``(query, k, docs) -> passages``; ``Engine.as_retriever``
+    passes ``Engine.search`` (with the sentence re-ranking). Without it, the first stage only.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     retriever: HybridRetriever
     k: int = 5
     docs: list[str] | None = None
+    search: Callable[[str, int, list[str] | None], list[Passage]] | None = None
 
     def _get_relevant_documents(self, query: str, *,
                                 run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        search = self.search or self.retriever.search
         return [
             LCDocument(page_content=p.text, metadata={k: v for k, v in p.to_dict().items()
                                                        if k != "text"})
-            for p in self.retriever.search(query, self.k, self.docs)
+            for p in search(query, self.k, self.docs)
         ]

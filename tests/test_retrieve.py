@@ -96,7 +96,15 @@ def test_langchain_retriever(fake_engine):
     documents = retriever.invoke("Vietnam coffee")
     assert len(documents) == 2
     assert documents[0].metadata["doc"] == "coffee.txt"
-    assert documents[0].page_content == fake_engine.search("Vietnam coffee", k=1)[0].text
+    first_stage = fake_engine.retriever.search("Vietnam coffee", k=1)[0]
+    assert documents[0].page_content == first_stage.text
+
+
+def test_engine_as_retriever_gives_the_reranked_search(fake_engine):
+    query = "When did the port north of Lima open?"
+    documents = fake_engine.as_retriever(k=3).invoke(query)
+    assert [d.page_content for d in documents] == [p.text for p in fake_engine.search(query, 3)]
+    assert [d.metadata["rank"] for d in documents] == [1, 2, 3]
 
 
 def test_sentence_rows_cover_every_chunk(fake_engine):

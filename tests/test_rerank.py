@@ -1,0 +1,103 @@
+"""The sentence scorer and re-ranking (stage 6): features, promotion, article context."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval import Chunk, Passage
+from retrieval.load import Paragraph
+from retrieval.rerank import (
+    FEATURES,
+    ArticleContext,
+    Candidate,
+    Scored,
+    TermWeights,
+    candidate_features,
+    passage_sentences,
+    promote,
+)
+
+
+def _passage(rank: int, text: str, doc: str = "a.txt", title: str = "T", para: int = 1) -> Passage:
+    chunk = Chunk(doc=doc, source=doc, title=title, para_start=para, para_end=para, start=0,
+                  end=len(text), text=text)
+    return Passage(rank, chunk, 1.0 / rank, dense=0.5, keyword=0.5)
+
+
+def _scored(best_passages: list[int]) -> Scored:
+    """Candidates ordered best first, one per listed passage index."""
+    candidates = [Candidate(i, 0, 1, 1, f"s{i}") for i in best_passages]
+    scores = np.arange(len(candidates), 0, -1, dtype=float)
+    rows = np.zeros((len(candidates), len(FEATURES)))
+    return Scored(candidates, rows, scores, support=0.7)
+
+
+def test_promote_moves_the_best_two_passages_up_and_keeps_the_rest_in_order():
+    passages = [_passage(r, f"text {r}.") for r in range(1, 7)]
+    ranked, scored = promote(passages, _scored([4, 2, 0, 5]), top=2)
+    assert [p.text for p in ranked] == ["text 5.", "text 3.", "text 1.", "text 2.", "text 4.",
+                                        "text 6."]
+    assert [p.rank for p in ranked] == [1, 2, 3, 4, 5, 6]
+    # every candidate still points at the passage it came from
+    assert [ranked[c.passage_index].text for c in scored.candidates] == [
+        "text 5.", "text 3.", "text 1.", "text 6."]
+
+
+def test_promote_with_no_candidates_keeps_the_first_stage_order():
+    passages = [_passage(r, f"text {r}.") for r in range(1, 4)]
+    ranked, _ = promote(passages, _scored([]))
+    assert [p.text for p in ranked] == ["text 1.", "text 2.", "text 3."]
+
+
+def test_within_keeps_only_sentences_of_the_first_passages():
+    scored = _scored([3, 0, 1, 5])
+    assert [c.passage_index for c in scored.within(2).candidates] == [0, 1]
+    assert scored.within(10) is scored
+
+
+def _context() -> ArticleContext:
+    paras = [Paragraph("a.txt", 0, 0, 5, "Title", "Title", 0),
+             Paragraph("a.txt", 1, 7, 20, "Lead text.", "Title", 0),
+             Paragraph("a.txt", 2, 22, 40, "Second paragraph.", "Title", 0),
+             Paragraph("a.txt", 3, 42, 60, "Share this", "Title", 0, boilerplate=True),
+             Paragraph("a.txt", 4, 62, 70, "Other", "Other", 4),
+             Paragraph("a.txt", 5, 72, 90, "Other lead.", "Other", 4)]
+    by_doc: dict[str, dict[int, Paragraph]] = {}
+    for p in paras:
+        by_doc.setdefault(p.doc, {})[p.number] = p
+    return ArticleContext(by_doc)
+
+
+def test_article_context_positions_and_frames():
+    context = _context()
+    assert [context.position("a.txt", n) for n in range(6)] == [None, 0, 1, None, None, 0]
+    assert context.frame(_passage(1, "Second paragraph.", para=2)) == "Title\nLead text."
+    assert context.frame(_passage(1, "Other lead.", title="Other", para=5)) == "Other\nOther lead."
+    assert context.frame(_passage(1, "x", doc="unknown.txt", title="Its title")) == "Its title"
+
+
+def test_focus_feature_rewards_the_sentence_that_covers_what_the_lead_does_not_say():
+    lead = "Serbia's foreign minister Djuric held talks with Wang Yi in Tianjin."
+    answer = "He called the relationship with China a cornerstone of Serbian diplomacy."
+    by_doc = {"a.txt": {0: Paragraph("a.txt", 0, 0, 5, "Talks", "Talks", 0),
+                        1: Paragraph("a.txt", 1, 7, 70, lead, "Talks", 0),
+                        2: Paragraph("a.txt", 2, 72, 150, answer, "Talks", 0)}}
+    passages = [_passage(1, lead, title="Talks", para=1), _passage(2, answer, title="Talks",
+                                                                     para=2)]
+    candidates = [c for i, p in enumerate(passages) for c in passage_sentences(p, i)]
+    question = "In talks with Wang Yi, what did Djuric call the relationship with China?"
+    zeros = np.zeros(len(candidates), dtype=np.float32)
+    rows = candidate_features(question, passages, candidates, zeros, zeros,
+                              TermWeights([lead, answer]), ArticleContext(by_doc))
+    focus, lead_flag = FEATURES.index("focus_keywords"), FEATURES.index("lead")
+    assert rows[1, focus] > rows[0, focus]
+    assert rows[:, lead_flag].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.integration
+def test_search_puts_the_passage_with_the_answer_sentence_first(seed_engine):
+    question = ("When Serbia's foreign minister Djurić met Wang Yi in December 2024, how did he "
+                "describe the relationship with China for Serbia's diplomacy?")
+    top = seed_engine.search(question, k=3)
+    assert "cornerstone" in top[0].text

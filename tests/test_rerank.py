@@ -13,7 +13,9 @@ from retrieval.rerank import (
     Candidate,
     Scored,
     TermWeights,
+    _typed_spans,
     candidate_features,
+    is_heading,
     passage_sentences,
     promote,
 )
@@ -101,3 +103,20 @@ def test_search_puts_the_passage_with_the_answer_sentence_first(seed_engine):
                 "describe the relationship with China for Serbia's diplomacy?")
     top = seed_engine.search(question, k=3)
     assert "cornerstone" in top[0].text
+
+
+def test_headlines_are_not_answer_candidates():
+    assert is_heading("Xi Jinping Sends Congratulatory Letter to the 9th Summit of the CELAC")
+    assert not is_heading("Xi Jinping sent a letter to the summit.")
+    assert not is_heading("the port opened in November")  # lower case: not a headline
+    text = ("Xi Jinping Sends Congratulatory Letter to the Summit\n\n"
+            "The summit was held in Honduras on April 9.")
+    texts = [c.text for c in passage_sentences(_passage(1, text))]
+    assert len(texts) == 2  # passage_sentences keeps both; the scorer drops the headline
+    kept = [t for t in texts if not is_heading(t)]
+    assert kept == ["The summit was held in Honduras on April 9."]
+
+
+def test_the_day_or_year_of_a_date_is_not_a_count():
+    assert _typed_spans("On November 18, President Xi met Sheinbaum in 2024.", "number") == []
+    assert _typed_spans("Delegates from 19 countries met on April 29, 2025.", "number") == ["19"]

@@ -44,6 +44,16 @@ def rss_mb(pid: int | None = None) -> float:
     return psutil.Process(pid or os.getpid()).memory_info().rss / 2**20
 
 
+def load_figures(what: str, latencies: list[float], concurrent: int, warm: float,
+                 rounds_rss: list[float], growth: float, model_loads: int) -> dict:
+    """The figures a load run reports: count, latency percentiles, memory, model loads."""
+    return {what: len(latencies), "concurrent": concurrent,
+            "p50_s": round(statistics.median(latencies), 3),
+            "p95_s": round(percentile(latencies, 0.95), 3),
+            "rss_after_warmup_mb": round(warm), "rss_after_each_round_mb": rounds_rss,
+            "rss_growth_mb": round(growth, 1), "model_loads": model_loads}
+
+
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory, real_embedder):
     """A copy of seeds/ and its index, built once with the real model."""
@@ -103,11 +113,8 @@ def test_twenty_concurrent_questions_through_the_library(seed_index, monkeypatch
             if time.monotonic() > deadline:
                 break
     growth = max([*rounds_rss, rss_mb()]) - warm
-    figures = {"questions": len(latencies), "concurrent": QUESTIONS,
-               "p50_s": round(statistics.median(latencies), 3),
-               "p95_s": round(percentile(latencies, 0.95), 3),
-               "rss_after_warmup_mb": round(warm), "rss_after_each_round_mb": rounds_rss,
-               "rss_growth_mb": round(growth, 1), "model_loads": len(loads)}
+    figures = load_figures("questions", latencies, QUESTIONS, warm, rounds_rss, growth,
+                           len(loads))
     record_figures("library: 20 concurrent questions", **figures)
     assert len(loads) == 1
     assert growth < RSS_LIMIT_MB, figures
@@ -192,11 +199,8 @@ def test_sessions_opened_and_closed_repeatedly_against_the_app(seed_index, tmp_p
         growth = max(rounds_rss) - warm
         assert server.poll() is None, "the app died under load"
     pids = loads.read_text().split() if loads.exists() else []
-    figures = {"sessions": len(latencies), "concurrent": SESSIONS,
-               "p50_s": round(statistics.median(latencies), 3),
-               "p95_s": round(percentile(latencies, 0.95), 3),
-               "rss_after_warmup_mb": round(warm), "rss_after_each_round_mb": rounds_rss,
-               "rss_growth_mb": round(growth, 1), "model_loads": len(pids)}
+    figures = load_figures("sessions", latencies, SESSIONS, warm, rounds_rss, growth,
+                           len(pids))
     record_figures("app: 25 sessions opened and closed", **figures)
     assert pids == [str(server.pid)], "the model must load exactly once in the app process"
     assert growth < RSS_LIMIT_MB, figures

@@ -122,7 +122,7 @@ def scifact(quick: bool = False, folder: Path = SCIFACT, embedder=None) -> dict:
                           for q, t in test.queries.items()}
         label = f"ours: hybrid, fusion chosen on train ({tuned['best']['setting']})"
         rows[label] = benchmarks.score_rankings(tuned_rankings, test.qrels)
-    return {"backend": engine.settings.backend, "quick": quick,
+    return {"backend": _backend(engine), "quick": quick,
             "corpus_docs": _count_lines(test.corpus) if not quick else None,
             "chunks": chunks, "test_queries": len(test.queries), "index_s": round(index_s, 1),
             "queries_per_second": round(qps, 1),
@@ -131,6 +131,11 @@ def scifact(quick: bool = False, folder: Path = SCIFACT, embedder=None) -> dict:
             "published": {"BM25 (BEIR paper)": 0.665, "BM25 + cross-encoder rerank": 0.688,
                           "all-MiniLM-L6-v2 dense (issue 7)": 0.645,
                           "plain RRF of bm25s + MiniLM (issue 7)": 0.690}}
+
+
+def _backend(engine: Engine) -> str:
+    """The backend that embedded the index (an embedder passed in overrides the settings)."""
+    return getattr(engine.embedder, "backend", engine.settings.backend)
 
 
 def _count_lines(path: Path) -> int:
@@ -169,7 +174,7 @@ def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int
             "ours: dense only": benchmarks.squad_recall(
                 {q: _docs(engine, d[0]) for q, (d, _) in singles.items()}, data.questions),
         }
-        result = {"backend": engine.settings.backend,
+        result = {"backend": _backend(engine),
                   "paragraphs": data.paragraphs, "questions": len(data.questions),
                   "of_questions": data.total_questions, "seed": seed,
                   "index_s": round(index_s, 1), "queries_per_second": round(qps, 1),

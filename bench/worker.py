@@ -146,6 +146,8 @@ def embed(repeats: int, quick: bool) -> dict:
             lambda: plain.encode(texts, batch_size=32, normalize_embeddings=True),
         "ours torch fp32 (length-sorted batches)":
             SentenceTransformerEmbedder(backend="torch").embed,
+        "ours onnx fp32, fused graph (length-sorted batches)":
+            SentenceTransformerEmbedder(backend="onnx-fp32").embed,
         "ours onnx int8 (length-sorted batches)":
             SentenceTransformerEmbedder(backend="onnx").embed,
     }

@@ -122,8 +122,9 @@ class SentenceTransformerEmbedder(BaseEmbedder):
             )
         self.batch_size = batch_size
         self.backend = backend
-        # The backend changes the vectors a little: an index answers queries of its own backend.
-        self.fingerprint = model_fingerprint(path) + ("" if backend == "torch" else f"+{backend}")
+        # The backend changes the vectors a little: an index answers queries of its own backend
+        # (and of the same ONNX recipe version).
+        self.fingerprint = model_fingerprint(path) + _backend_suffix(backend)
         self.model = _load_sentence_transformer(path, backend)
         self.dim = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
@@ -140,13 +141,31 @@ class SentenceTransformerEmbedder(BaseEmbedder):
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
+# onnx: int8 ONNX Runtime; onnx-fp32: the fused fp32 ONNX graph (torch's vectors to 1e-5).
+BACKENDS = {"torch": None, "onnx": "int8", "onnx-fp32": "fp32"}
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}. "
+                          f"Currently, backend is {backend}")
+
+
+def _backend_suffix(backend: str) -> str:
+    _check_backend(backend)
+    if backend == "torch":
+        return ""
+    from .onnx_backend import EXPORT_VERSION
+
+    return f"+{backend}-v{EXPORT_VERSION}"
+
+
 def _load_sentence_transformer(path: Path, backend: str):
+    _check_backend(backend)
     if backend == "torch":
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
-    if backend == "onnx":
-        from .onnx_backend import load_onnx_model
+    from .onnx_backend import load_onnx_model
 
-        return load_onnx_model(path)
-    raise ConfigError(f"backend must be torch or onnx. Currently, backend is {backend}")
+    return load_onnx_model(path, variant=BACKENDS[backend])

@@ -41,12 +41,14 @@ def onnx_model(onnx_cache):
 
 def test_export_lands_in_the_cache_with_a_checksum(onnx_model, onnx_cache):
     from retrieval.load import sha256_file
-    from retrieval.onnx_backend import META_FILE, MODEL_FILE
+    from retrieval.onnx_backend import FP32_FILE, META_FILE, MODEL_FILE
 
     [folder] = [p for p in (onnx_cache / "onnx").iterdir() if p.is_dir()]
     meta = json.loads((folder / META_FILE).read_text())
-    assert meta["sha256"] == sha256_file(folder / MODEL_FILE)
-    assert not list(onnx_cache.rglob("*.tmp")) and not list(folder.glob("model-fp32*"))
+    assert meta["sha256"] == {f: sha256_file(folder / f) for f in (MODEL_FILE, FP32_FILE)}
+    # only the fused fp32 graph and its int8 version stay: no raw export, no temp folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted([FP32_FILE, META_FILE, MODEL_FILE])
+    assert not list(onnx_cache.rglob("*.tmp"))
 
 
 def test_second_load_reuses_the_export_and_a_damaged_one_is_redone(onnx_model, onnx_cache):
@@ -76,6 +78,34 @@ def test_int8_vectors_agree_with_torch(onnx_model, torch_embedder):
     # per batch), so documents embedded in batches still match queries embedded alone.
     alone = onnx_model.encode(TEXTS[:1])
     assert float(alone[0] @ ours[0]) > 0.99
+
+
+def test_fused_fp32_graph_gives_the_torch_vectors(onnx_cache, torch_embedder):
+    import onnx
+
+    from retrieval.embed import bundled_model_path
+    from retrieval.onnx_backend import exported_model_path, load_onnx_model
+
+    fused = load_onnx_model(bundled_model_path(), cache=onnx_cache, variant="fp32")
+    ours = fused.encode(TEXTS, batch_size=2)
+    reference = torch_embedder.embed(TEXTS)
+    assert np.allclose(ours, reference, atol=2e-4)
+    # the optimizer really fused the graph: one Attention op per layer, embeddings fused
+    graph = onnx.load(str(exported_model_path(bundled_model_path(), onnx_cache, "fp32"))).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("Attention") == 6 and ops.count("EmbedLayerNormalization") == 1
+
+
+def test_each_backend_has_its_own_fingerprint_and_an_unknown_one_is_refused(
+        onnx_cache, monkeypatch, torch_embedder):
+    from retrieval import SentenceTransformerEmbedder
+    from retrieval.onnx_backend import EXPORT_VERSION
+
+    monkeypatch.setenv("RETRIEVAL_CACHE_DIR", str(onnx_cache))
+    fp32 = SentenceTransformerEmbedder(backend="onnx-fp32")
+    assert fp32.fingerprint == f"{torch_embedder.fingerprint}+onnx-fp32-v{EXPORT_VERSION}"
+    with pytest.raises(ConfigError, match="backend must be one of torch, onnx, onnx-fp32"):
+        SentenceTransformerEmbedder(backend="tensorrt")
 
 
 def test_tokenizer_counts_word_pieces_like_transformers(onnx_model, torch_embedder):

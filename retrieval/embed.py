@@ -16,6 +16,12 @@ import numpy as np
 
 from .errors import ConfigError
 
+# OpenMP threads (torch, faiss) that spin while they wait make a query crawl as soon as another
+# process shares the cores: with a second job on the 2 cores, embedding a two-text query took
+# 540 ms (p50) spinning and 45 ms passive. Set before torch or faiss load (this module loads
+# first); a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 Progress = Callable[[int, int], None]
 
 

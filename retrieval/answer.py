@@ -95,6 +95,8 @@ class Answer:
 # against the false-abstention rate of the answerable ones, with the torch backend (the default).
 ABSTAIN_BELOW = 0.54
 _TYPE_MATCH = FEATURES.index("type_match")
+TYPE_MARGIN = 1.0            # a who/when/where/how-many answer: the best sentence holding a
+                             # name, date, place or number, if it scores within this of the best
 EXTRA_SENTENCES = 2          # more sentences of the best sentence's passage, among the top 6,
 EXTRA_MARGIN = 1.5           # scoring within this of the best
 MAX_ANSWER_CHARS = 400
@@ -118,6 +120,7 @@ class ExtractiveAnswerer:
         """The answer from ``passages``; ``scored``: their sentences, if already scored."""
         if scored is None:
             scored = self.scorer.score(question, passages)
+        scored = prefer_typed(question, scored)
         if not scored.candidates or scored.support < self.abstain_below or \
                 _number_missing(question, scored):
             answer = Answer(question, abstention_text(question), True, [], list(passages))
@@ -162,6 +165,21 @@ def is_bridge_question(question: str) -> bool:
     """A multi-hop question: it names its subject through another fact ("the country whose
     president…", "the company that employed…"), so the answer spans two passages."""
     return bool(_BRIDGE.search(core_question(question)))
+
+
+def prefer_typed(question: str, scored: Scored, margin: float = TYPE_MARGIN) -> Scored:
+    """Answer-type constraint: for a question that asks for a name, date, place or number, put
+    first the best sentence that holds one (not already in the question), when it scores within
+    ``margin`` of the best sentence."""
+    if question_type(question) == "other" or not scored.candidates or \
+            scored.rows[0, _TYPE_MATCH]:
+        return scored
+    typed = np.flatnonzero(scored.rows[:, _TYPE_MATCH])
+    if not len(typed) or scored.scores[0] - scored.scores[typed[0]] > margin:
+        return scored
+    order = [int(typed[0]), *[i for i in range(len(scored.candidates)) if i != typed[0]]]
+    return Scored([scored.candidates[i] for i in order], scored.rows[order],
+                  scored.scores[order], scored.support)
 
 
 def _number_missing(question: str, scored: Scored) -> bool:

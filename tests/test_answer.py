@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from retrieval import Chunk, Passage, QueryError
-from retrieval.answer import is_bridge_question
+from retrieval.answer import is_bridge_question, prefer_typed
 from retrieval.rerank import core_question, passage_sentences, question_type
 
 
@@ -43,6 +44,9 @@ def _check_citations(engine, answer) -> None:
     ("Where do alpacas live?", "place"),
     ("In which city was the congress held?", "place"),
     ("What idiom did the statement use?", "other"),
+    ("What was the value of bilateral trade?", "number"),
+    ("What did the foreign minister call the relationship?", "other"),  # not "a minister"
+    ("Which decoration did the King present?", "other"),
 ])
 def test_question_type_from_question_words(question, kind):
     assert question_type(question) == kind
@@ -179,3 +183,22 @@ def test_cli_ask_single_json_and_batch(answering_engine, monkeypatch, tmp_path):
     assert all(isinstance(r["abstained"], bool) and r["question"] for r in rows)
     n_chunks = len(fake_engine.store.load(fake_engine.embedder).chunks)
     assert all(len(r["passages"]) == min(10, n_chunks) for r in rows)
+
+
+def _scored_with_types(types: list[int], scores: list[float]):
+    from retrieval.rerank import FEATURES, Candidate, Scored
+
+    rows = np.zeros((len(types), len(FEATURES)), dtype=np.float32)
+    rows[:, FEATURES.index("type_match")] = types
+    candidates = [Candidate(0, i, i + 1, 0, f"sentence {i}") for i in range(len(types))]
+    return Scored(candidates, rows, np.array(scores), support=0.8)
+
+
+def test_a_typed_question_prefers_a_close_sentence_of_the_asked_type():
+    close = prefer_typed("How many ships came?", _scored_with_types([0, 1, 1], [3.0, 2.5, 2.0]))
+    assert [c.text for c in close.candidates] == ["sentence 1", "sentence 0", "sentence 2"]
+    assert close.scores.tolist() == [2.5, 3.0, 2.0]  # rows and scores move with the sentence
+    far = prefer_typed("How many ships came?", _scored_with_types([0, 1], [3.0, 1.0]))
+    assert far.candidates[0].text == "sentence 0"  # too far below: kept (and abstains)
+    other = prefer_typed("What idiom did it use?", _scored_with_types([0, 1], [3.0, 2.9]))
+    assert other.candidates[0].text == "sentence 0"  # "other" questions have no type

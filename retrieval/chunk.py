@@ -23,7 +23,7 @@ _NEXT_START = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý]")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st mt no vs etc e.g i.e u.s u.k u.n jan feb mar apr jun jul aug"
     " sep sept oct nov dec gen col lt sgt gov sen rep rev fig inc ltd co corp approx dept"
-    " est".split()
+    " est eng h.e amb capt maj adm hon".split()
 )
 _MAX_SCAN = 2000  # characters; a "sentence" longer than this is cut at a space
 

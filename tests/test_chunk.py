@@ -91,3 +91,17 @@ def test_property_chunk_text_is_the_exact_slice(paragraphs, separator):
     starts = [c.start for c in chunks]
     assert starts == sorted(starts)
     assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
+
+
+def test_titles_with_a_dot_do_not_end_a_sentence():
+    from retrieval.chunk import sentence_spans
+
+    text = "It was chaired by Eng. Waleed Al-Khuraiji and H.E. Deng Li. Then they left."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "It was chaired by Eng. Waleed Al-Khuraiji and H.E. Deng Li.", "Then they left."]
+
+
+def test_the_manifest_records_the_sentence_rules():
+    from retrieval.config import SENTENCE_RULES, ChunkerSettings
+
+    assert ChunkerSettings().model_dump()["sentence_rules"] == SENTENCE_RULES

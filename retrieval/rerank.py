@@ -12,7 +12,7 @@ import dataclasses
 import math
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -345,22 +345,26 @@ class SentenceScorer:
         tokens = keyword_tokens(name)
         return sum(map(self.term_weights.idf, tokens)) / len(tokens) if tokens else 0.0
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embed in one batch, reusing vectors of sentences seen before (LRU)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing)):
-                self._cache[text] = vec
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        for text in texts:
+    def _embed(self, questions: list[str], sentences: list[str]) -> np.ndarray:
+        """Vectors of ``questions`` then ``sentences``, in one batch. Sentence vectors are kept
+        (LRU) for the next question; question vectors are not (every query is embedded)."""
+        if not questions and not sentences:
+            return np.zeros((0, 1), dtype=np.float32)
+        missing = list(dict.fromkeys(t for t in sentences if t not in self._cache))
+        fresh = self.embedder.embed([*questions, *missing]) if questions or missing else []
+        for text, vec in zip(missing, fresh[len(questions):]):
+            self._cache[text] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        for text in sentences:
             self._cache.move_to_end(text)
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1))
+        return np.stack([*fresh[:len(questions)], *[self._cache[t] for t in sentences]])
 
-    def score(self, question: str, passages: Sequence[Passage]) -> Scored:
+    def score(self, question: str, passages: Sequence[Passage],
+              known: Mapping[str, np.ndarray] | None = None) -> Scored:
         """Candidate sentences with their features and scores (best first), and the support:
         the mean of the best sentence similarity to the question, to its core, and the best
-        passage similarity."""
+        passage similarity. ``known``: vectors already computed, by text (the query's)."""
         candidates = [c for i, p in enumerate(passages) for c in passage_sentences(p, i)
                       if not _is_title(c.text, p.title) and not is_heading(c.text)]
         if not candidates:
@@ -376,12 +380,14 @@ class SentenceScorer:
         missing = [i for i in cheap if stored[i] is None][: self.max_candidates]
         keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
         candidates, rows = [candidates[i] for i in keep], rows[keep]
-        core = core_question(question)
-        asked = [question] if core == question else [question, core]
-        fresh = self._embed([*asked, *[candidates[j].text for j, i in enumerate(keep)
-                                       if stored[i] is None]])
-        q_vec, core_vec = fresh[0], fresh[len(asked) - 1]
-        fresh = iter(fresh[len(asked):])
+        known = known or {}
+        asked = list(dict.fromkeys([question, core_question(question)]))
+        unknown = [t for t in asked if t not in known]
+        fresh = self._embed(unknown, [candidates[j].text for j, i in enumerate(keep)
+                                      if stored[i] is None])
+        vec = {**known, **dict(zip(unknown, fresh))}
+        q_vec, core_vec = vec[asked[0]], vec[asked[-1]]
+        fresh = iter(fresh[len(unknown):])
         vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
         rows[:, _SIM] = vectors @ q_vec
         rows[:, _CORE_SIM] = vectors @ core_vec

@@ -145,9 +145,16 @@ class HybridRetriever:
     def snapshot(self) -> IndexSnapshot:
         return self.store.load(self.embedder)
 
+    def query_vectors(self, query: str) -> dict[str, np.ndarray]:
+        """The vectors of the query and of its asking clause (one batch), by text."""
+        texts = list(dict.fromkeys([query, main_clause(query)]))
+        return dict(zip(texts, self.embedder.embed_batch(texts), strict=True))
+
     def search(self, query: str, k: int = 10, docs: list[str] | None = None,
-               snapshot: IndexSnapshot | None = None) -> list[Passage]:
-        """The k best passages for ``query``, optionally only from ``docs``."""
+               snapshot: IndexSnapshot | None = None,
+               vectors: dict[str, np.ndarray] | None = None) -> list[Passage]:
+        """The k best passages for ``query``, optionally only from ``docs``. ``vectors``: the
+        query's ``query_vectors``, if already computed."""
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         query = clean_query(query)
@@ -158,7 +165,7 @@ class HybridRetriever:
             raise QueryError(f"no indexed document is named {', '.join(docs)}; try one of {known}")
         if not len(snap):
             return []
-        signals, rows = self.signals(query, snap, allowed, max(self.pool, k))
+        signals, rows = self.signals(query, snap, allowed, max(self.pool, k), vectors)
         scores = self._fuse(signals)
         order = np.argsort(-scores, kind="stable")[:k]
         return [
@@ -167,12 +174,13 @@ class HybridRetriever:
             for rank, i in enumerate(order.tolist(), start=1)
         ]
 
-    def signals(self, query: str, snap: IndexSnapshot, allowed: np.ndarray | None,
-                pool: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def signals(self, query: str, snap: IndexSnapshot, allowed: np.ndarray | None, pool: int,
+                vectors: dict[str, np.ndarray] | None = None,
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The four signals for each candidate row, and the candidate rows."""
-        clause = main_clause(query)
-        vectors = self.embedder.embed_batch([query] if clause == query else [query, clause])
-        whole, asking = vectors[0], vectors[-1]
+        if vectors is None or query not in vectors or main_clause(query) not in vectors:
+            vectors = self.query_vectors(query)
+        whole, asking = vectors[query], vectors[main_clause(query)]
         tokens = keyword_tokens(query)
         keyword = snap.keyword_scores(tokens)
         article = snap.article_keyword_scores(tokens)

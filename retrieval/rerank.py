@@ -311,8 +311,8 @@ class Scored:
 # Linear sentence score over FEATURES, fitted on dev's answerable questions with a listwise
 # (softmax over each question's sentences) objective and L2 penalty, 3-fold cross-validated by
 # question; weights rounded. Tuned per kind of question, never per question (README "Answers").
-WEIGHTS = np.array([1.88, 2.56, 1.9, -0.78, -0.8, -3.48, 0.56, 0.66, -0.12, 3.57, 1.52, 0.64,
-                    0.0, 1.39, 1.31, 0.59, 5.54, -2.92, -0.83, -0.36], dtype=np.float32)
+WEIGHTS = np.array([1.77, 2.62, 1.87, -0.76, -0.96, -3.26, 0.51, 0.64, -0.25, 3.53, 1.58, 0.51,
+                    0.0, 1.24, 1.55, 0.68, 5.57, -2.93, -0.86, -0.36], dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")
 PROMOTE = 2  # passages holding the best sentences that move to the top of the results

@@ -97,6 +97,7 @@ ABSTAIN_BELOW = 0.54
 _TYPE_MATCH = FEATURES.index("type_match")
 TYPE_MARGIN = 1.0            # a who/when/where/how-many answer: the best sentence holding a
                              # name, date, place or number, if it scores within this of the best
+CLOSE_MARGIN = 0.75          # a second passage's best sentence scoring this close is shown too
 EXTRA_SENTENCES = 2          # more sentences of the best sentence's passage, among the top 6,
 EXTRA_MARGIN = 1.5           # scoring within this of the best
 MAX_ANSWER_CHARS = 400
@@ -139,7 +140,9 @@ class ExtractiveAnswerer:
         within EXTRA_MARGIN of its score, in document order, within MAX_ANSWER_CHARS.
 
         A bridge question ("… the country whose president …") needs two passages: it keeps
-        one extra sentence of the best passage and adds the best sentence of another."""
+        one extra sentence of the best passage and adds the best sentence of another. Any
+        other question adds the best sentence of another passage when it scores within
+        CLOSE_MARGIN of the best: two sources that answer about equally well are both shown."""
         best = candidates[0]
         picked = [best]
         extra = 1 if bridge else EXTRA_SENTENCES
@@ -150,11 +153,10 @@ class ExtractiveAnswerer:
             if cand.passage_index == best.passage_index and length <= MAX_ANSWER_CHARS:
                 picked.append(cand)
         picked.sort(key=lambda c: c.start)
-        if bridge:
-            other = next((c for c in candidates[1:] if c.passage_index != best.passage_index),
-                         None)
-            if other is not None:
-                picked.append(other)
+        at = next((i for i, c in enumerate(candidates) if c.passage_index != best.passage_index),
+                  None)
+        if at is not None and (bridge or scores[0] - scores[at] <= CLOSE_MARGIN):
+            picked.append(candidates[at])
         return picked
 
 

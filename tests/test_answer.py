@@ -202,3 +202,17 @@ def test_a_typed_question_prefers_a_close_sentence_of_the_asked_type():
     assert far.candidates[0].text == "sentence 0"  # too far below: kept (and abstains)
     other = prefer_typed("What idiom did it use?", _scored_with_types([0, 1], [3.0, 2.9]))
     assert other.candidates[0].text == "sentence 0"  # "other" questions have no type
+
+
+def test_a_second_source_is_shown_only_when_it_answers_about_as_well():
+    from retrieval.answer import CLOSE_MARGIN, ExtractiveAnswerer
+    from retrieval.rerank import Candidate
+
+    cands = [Candidate(0, 0, 10, 1, "Best."), Candidate(1, 0, 10, 1, "Other source.")]
+    close = ExtractiveAnswerer._pick(cands, np.array([2.0, 2.0 - CLOSE_MARGIN / 2]))
+    assert [c.text for c in close] == ["Best.", "Other source."]
+    far = ExtractiveAnswerer._pick(cands, np.array([2.0, 2.0 - CLOSE_MARGIN * 2]))
+    assert [c.text for c in far] == ["Best."]
+    bridge = ExtractiveAnswerer._pick(cands, np.array([2.0, 2.0 - CLOSE_MARGIN * 2]),
+                                      bridge=True)
+    assert [c.text for c in bridge] == ["Best.", "Other source."]

@@ -85,8 +85,10 @@ class Engine:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         query = clean_query(query)
         self.store.read_manifest()  # no index: say so before loading the model
+        snap = self.retriever.snapshot()  # another model's index: refused before embedding
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
-        pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, vectors=vectors)
+        pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
+                                     vectors=vectors)
         ranked, scored = promote(pool, self.scorer().score(query, pool, vectors))
         return ranked[:k], scored.within(k)
 

@@ -129,9 +129,9 @@ def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
     page.reload()                                  # the citation survives a refresh
     page.get_by_text("Linked paragraph").wait_for(timeout=120_000)
     settled(page)
-    linked = page.locator(".st-key-linked")
-    assert "27 countries in Latin America" in linked.locator(
-        ".stMarkdownColoredBackground").first.inner_text()
+    highlight = page.locator(".st-key-linked").locator(".stMarkdownColoredBackground").first
+    highlight.wait_for(timeout=120_000)  # a loaded machine renders the rerun slowly
+    assert "27 countries in Latin America" in highlight.inner_text()
     assert not outside and not dialogs
 
 

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from .embed import BaseEmbedder, FakeEmbedder, SentenceTransformerEmbedder
     from .engine import Engine
     from .index import IndexSnapshot, IndexStatus, IndexStore, UpdateReport
+    from .langchain_retriever import LangChainRetriever
     from .load import Document, Paragraph, load_folder
-    from .retrieve import HybridRetriever, LangChainRetriever, Passage
+    from .retrieve import HybridRetriever, Passage
 
 _LAZY = {
     "Chunk": "chunk", "Chunker": "chunk",
@@ -38,7 +39,8 @@ _LAZY = {
     "IndexSnapshot": "index", "IndexStatus": "index", "IndexStore": "index",
     "UpdateReport": "index",
     "Document": "load", "Paragraph": "load", "load_folder": "load",
-    "HybridRetriever": "retrieve", "LangChainRetriever": "retrieve", "Passage": "retrieve",
+    "HybridRetriever": "retrieve", "LangChainRetriever": "langchain_retriever",
+    "Passage": "retrieve",
 }
 
 __all__ = [

@@ -15,8 +15,9 @@ from .load import list_sources
 
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
     from .answer import Answer, ExtractiveAnswerer
+    from .langchain_retriever import LangChainRetriever
     from .rerank import Scored, SentenceScorer
-    from .retrieve import HybridRetriever, LangChainRetriever, Passage
+    from .retrieve import HybridRetriever, Passage
 
 
 class Engine:
@@ -70,21 +71,21 @@ class Engine:
 
     def as_retriever(self, k: int = 5, docs: list[str] | None = None) -> LangChainRetriever:
         """This engine's search as a LangChain ``BaseRetriever``."""
-        from .retrieve import LangChainRetriever
+        from .langchain_retriever import LangChainRetriever
 
         return LangChainRetriever(retriever=self.retriever, k=k, docs=docs, search=self.search)
 
     def _ranked(self, query: str, k: int | None,
                 docs: list[str] | None) -> tuple[list[Passage], Scored]:
         """The top k passages after re-ranking, and their scored sentences."""
-        from .rerank import promote
-        from .retrieve import clean_query
-
         k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        self.store.read_manifest()  # no index: say so before loading the model or numpy
+        from .rerank import promote
+        from .retrieve import clean_query
+
         query = clean_query(query)
-        self.store.read_manifest()  # no index: say so before loading the model
         snap = self.retriever.snapshot()  # another model's index: refused before embedding
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
         pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,

@@ -63,11 +63,11 @@ def test_unknown_name_is_an_attribute_error():
         _ = retrieval.NoSuchThing
 
 
-# (`search` and `ask` with no index still import retrieve.py, whose module level imports
-# langchain_core, to check the query before the index is looked for.)
 @pytest.mark.parametrize("args", [["--help"], ["status"], ["search", "--batch", "missing.jsonl"],
-                                  ["bogus-command"]],
-                         ids=["help", "status", "missing-batch", "unknown-command"])
+                                  ["bogus-command"], ["search", "alpaca wool"],
+                                  ["ask", "Where do alpacas live?"]],
+                         ids=["help", "status", "missing-batch", "unknown-command",
+                              "search-without-index", "ask-without-index"])
 def test_cli_help_status_and_errors_load_no_heavy_package(args, fake_engine, tmp_path):
     """status runs on a built index; the other errors on a folder with no index."""
     index = fake_engine.store.root if args == ["status"] else tmp_path / "no-index"

@@ -309,8 +309,9 @@ class Scored:
 
 
 # Linear sentence score over FEATURES, fitted on dev's answerable questions with a listwise
-# (softmax over each question's sentences) objective and L2 penalty, 3-fold cross-validated by
-# question; weights rounded. Tuned per kind of question, never per question (README "Answers").
+# (softmax over each question's sentences) objective and L2 penalty by
+# `python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl`, which also prints the
+# 3-fold held-out accuracy; weights rounded. Tuned to kinds of question, never to single ones.
 WEIGHTS = np.array([1.77, 2.62, 1.87, -0.76, -0.96, -3.26, 0.51, 0.64, -0.25, 3.53, 1.58, 0.51,
                     0.0, 1.24, 1.55, 0.68, 5.57, -2.93, -0.86, -0.36], dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")

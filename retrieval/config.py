@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     # onnx: int8 ONNX Runtime, exported locally on first use; faster queries, but on the dev
     # set its recall@5 was 0.013 below torch fp32 (make bench), so torch stays the default.
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx", "onnx-fp32"] = "torch"
     batch_size: int = 32
     fusion: Literal["rrf", "weighted"] = "weighted"
     k: int = 10

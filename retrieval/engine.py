@@ -90,11 +90,12 @@ class Engine:
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
         pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
                                      vectors=vectors)
-        ranked, scored = promote(pool, self.scorer().score(query, pool, vectors))
-        return ranked[:k], scored.within(k)
+        head = pool[:self.ANSWER_POOL]  # only these compete; deeper passages keep their rank
+        ranked, scored = promote(head, self.scorer().score(query, head, vectors))
+        return [*ranked, *pool[self.ANSWER_POOL:]][:k], scored.within(k)
 
     # ------------------------------------------------------------------ answers (issue 4)
-    ANSWER_POOL = 20  # passages whose sentences compete to answer (at least k)
+    ANSWER_POOL = 20  # the first stage's top passages whose sentences are scored and compete
     # Support below which the answer is "the articles don't say"; None: answer.ABSTAIN_BELOW,
     # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
     abstain_below: float | None = None

@@ -120,3 +120,13 @@ def test_headlines_are_not_answer_candidates():
 def test_the_day_or_year_of_a_date_is_not_a_count():
     assert _typed_spans("On November 18, President Xi met Sheinbaum in 2024.", "number") == []
     assert _typed_spans("Delegates from 19 countries met on April 29, 2025.", "number") == ["19"]
+
+
+def test_a_deep_search_reranks_only_the_answer_pool(fake_engine):
+    query = "When did the port north of Lima open?"
+    fake_engine.ANSWER_POOL = 2  # an instance setting, for the tiny corpus
+    first_stage = fake_engine.retriever.search(query, 6)
+    deep = fake_engine.search(query, 6)
+    assert {p.text for p in deep[:2]} == {p.text for p in first_stage[:2]}
+    assert [p.text for p in deep[2:]] == [p.text for p in first_stage[2:]]
+    assert [p.rank for p in deep] == list(range(1, len(deep) + 1))

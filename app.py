@@ -153,11 +153,10 @@ def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | Non
 
 
 def set_deep_link(doc: str, para: int, quote: tuple[int, int] | None) -> None:
-    st.query_params.clear()
-    st.query_params["doc"] = doc
-    st.query_params["para"] = str(para)
+    params = {"doc": doc, "para": str(para)}
     if quote is not None:
-        st.query_params["hl"] = f"{quote[0]}-{quote[1]}"
+        params["hl"] = f"{quote[0]}-{quote[1]}"
+    st.query_params.from_dict(params)  # one update: a refresh never sees half a link
     st.rerun()
 
 

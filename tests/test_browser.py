@@ -125,7 +125,7 @@ def test_ask_cited_answer_and_open_the_quote_in_context(app_url, browser):
     assert SCREENSHOT.stat().st_size > 20_000
 
     card.get_by_role("button", name="Open this link").click()
-    page.wait_for_url("**/?doc=000_a20fb98d03a282a8.txt&para=*", timeout=60_000)
+    page.wait_for_url("**/?doc=000_a20fb98d03a282a8.txt&para=*&hl=*", timeout=60_000)
     page.reload()                                  # the citation survives a refresh
     page.get_by_text("Linked paragraph").wait_for(timeout=120_000)
     settled(page)

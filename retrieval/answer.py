@@ -179,9 +179,8 @@ def prefer_typed(question: str, scored: Scored, margin: float = TYPE_MARGIN) -> 
     typed = np.flatnonzero(scored.rows[:, _TYPE_MATCH])
     if not len(typed) or scored.scores[0] - scored.scores[typed[0]] > margin:
         return scored
-    order = [int(typed[0]), *[i for i in range(len(scored.candidates)) if i != typed[0]]]
-    return Scored([scored.candidates[i] for i in order], scored.rows[order],
-                  scored.scores[order], scored.support)
+    first = int(typed[0])
+    return scored.take([first, *[i for i in range(len(scored.candidates)) if i != first]])
 
 
 def _number_missing(question: str, scored: Scored) -> bool:

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     source_dir: Path = Path("seeds")
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
-    # onnx: int8 ONNX Runtime, exported locally on first use; faster queries, but on the dev
-    # set its recall@5 was 0.013 below torch fp32 (make bench), so torch stays the default.
+    # onnx: int8 ONNX Runtime, exported locally on first use; onnx-fp32: the same fused graph
+    # unquantised. Torch stays the default: the sentence weights (rerank.WEIGHTS) and the
+    # abstention threshold (answer.ABSTAIN_BELOW) were fitted on its vectors (README).
     backend: Literal["torch", "onnx", "onnx-fp32"] = "torch"
     batch_size: int = 32
     fusion: Literal["rrf", "weighted"] = "weighted"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .config import ChunkerSettings, Settings
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
 from .errors import QueryError
-from .index import IndexStatus, IndexStore, Progress, UpdateReport
+from .index import IndexSnapshot, IndexStatus, IndexStore, Progress, UpdateReport
 from .load import list_sources
 
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
@@ -91,7 +91,7 @@ class Engine:
         pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
                                      vectors=vectors)
         head = pool[:self.ANSWER_POOL]  # only these compete; deeper passages keep their rank
-        ranked, scored = promote(head, self.scorer().score(query, head, vectors))
+        ranked, scored = promote(head, self.scorer(snap).score(query, head, vectors))
         return [*ranked, *pool[self.ANSWER_POOL:]][:k], scored.within(k)
 
     # ------------------------------------------------------------------ answers (issue 4)
@@ -100,12 +100,14 @@ class Engine:
     # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
     abstain_below: float | None = None
 
-    def scorer(self) -> SentenceScorer:
-        """The sentence scorer, with term weights and articles of the current index generation."""
+    def scorer(self, snap: IndexSnapshot | None = None) -> SentenceScorer:
+        """The sentence scorer, with term weights and articles of ``snap`` (default: the
+        current index generation)."""
         from .rerank import SentenceScorer, TermWeights, article_context, stored_sentence_vectors
 
-        self.store.read_manifest()  # no index: say so before loading the model
-        snap = self.retriever.snapshot()
+        if snap is None:
+            self.store.read_manifest()  # no index: say so before loading the model
+            snap = self.retriever.snapshot()
         cached = getattr(self, "_scorer", None)
         if cached is None or cached[0] is not snap:
             scorer = SentenceScorer(self.embedder, TermWeights([c.embed_text for c in snap.chunks]),

@@ -299,13 +299,15 @@ class Scored:
         seen = set(order)
         return order + [i for i in range(n_passages) if i not in seen]
 
+    def take(self, rows: list[int]) -> Scored:
+        """These candidates (by position), in this order, with their rows and scores."""
+        return Scored([self.candidates[i] for i in rows], self.rows[rows], self.scores[rows],
+                      self.support)
+
     def within(self, n_passages: int) -> Scored:
         """Only the sentences of the first ``n_passages`` passages."""
         keep = [i for i, c in enumerate(self.candidates) if c.passage_index < n_passages]
-        if len(keep) == len(self.candidates):
-            return self
-        return Scored([self.candidates[i] for i in keep], self.rows[keep], self.scores[keep],
-                      self.support)
+        return self if len(keep) == len(self.candidates) else self.take(keep)
 
 
 # Linear sentence score over FEATURES, fitted on dev's answerable questions with a listwise
@@ -416,7 +418,6 @@ def promote(passages: Sequence[Passage], scored: Scored,
     return ranked, Scored(candidates, scored.rows, scored.scores, scored.support)
 
 
-
 def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndarray | None]:
     """Look up a candidate sentence's vector among the index's sentence vectors (same model),
     so that answering embeds only the question and the few sentences the index split
@@ -443,7 +444,6 @@ def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndar
         return None if at is None else sentences.vectors[at]
 
     return lookup
-
 
 
 class ArticleContext:

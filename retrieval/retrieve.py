@@ -173,9 +173,10 @@ class HybridRetriever:
                 vectors: dict[str, np.ndarray] | None = None,
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The four signals for each candidate row, and the candidate rows."""
-        if vectors is None or query not in vectors or main_clause(query) not in vectors:
+        clause = main_clause(query)
+        if vectors is None or query not in vectors or clause not in vectors:
             vectors = self.query_vectors(query)
-        whole, asking = vectors[query], vectors[main_clause(query)]
+        whole, asking = vectors[query], vectors[clause]
         tokens = keyword_tokens(query)
         keyword = snap.keyword_scores(tokens)
         article = snap.article_keyword_scores(tokens)

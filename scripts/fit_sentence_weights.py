@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from typing import Any
 
@@ -29,21 +28,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from retrieval import Engine
 from retrieval.rerank import FEATURES, PROMOTE
 
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
-                         "\u2013": "-", "\u2014": "-", "\u00a0": " ", "\u2002": " "})
-
-
-def norm(text: str) -> str:
-    """The scorer's normalisation (../shared/eval/score.py)."""
-    return re.sub(r"\s+", " ", text.translate(_QUOTES)).strip().lower()
-
 
 def question_rows(engine: Engine, path: str) -> list[tuple[np.ndarray, np.ndarray, Any]]:
     """(FEATURES rows, positives, ranking data) for each answerable question with a positive
     sentence. Ranking data: each sentence's passage index and which pool passages hold the
     evidence (the scorer's ``hits``, from score.py beside the questions file)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    from score import hits  # ../shared/eval/score.py
+    from score import hits, norm  # ../shared/eval/score.py: the scorer's own matching
 
     scorer = engine.scorer()
     out = []

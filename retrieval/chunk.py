@@ -3,7 +3,7 @@
 Short paragraphs of one article join their neighbours up to a tiktoken budget; a
 long paragraph splits at sentence boundaries. A chunk's text is always the exact
 slice ``document.text[start:end]``. The article title is kept beside the text as
-context for the embedding; users see the paragraph text only.
+context for keyword search; users see the paragraph text only.
 """
 
 from __future__ import annotations
@@ -101,8 +101,9 @@ class Chunk:
         return f"{self.doc}:{self.start}-{self.end}"
 
     @property
-    def embed_text(self) -> str:
-        """What the embedder sees: the article title as context, then the text."""
+    def with_title(self) -> str:
+        """The article title as context, then the text: what the keyword index and the term
+        weights see (the embedder sees each sentence, index.chunk_vectors)."""
         if self.text.startswith(self.title[:40]):
             return self.text
         return f"{self.title}\n{self.text}"

@@ -83,15 +83,16 @@ class Engine:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         self.store.read_manifest()  # no index: say so before loading the model or numpy
         from .rerank import promote
-        from .retrieve import clean_query
+        from .retrieve import clean_query, one_blas_thread
 
         query = clean_query(query)
         snap = self.retriever.snapshot()  # another model's index: refused before embedding
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
-        pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
-                                     vectors=vectors)
-        head = pool[:self.ANSWER_POOL]  # only these compete; deeper passages keep their rank
-        ranked, scored = promote(head, self.scorer(snap).score(query, head, vectors))
+        with one_blas_thread():
+            pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
+                                         vectors=vectors)
+            head = pool[:self.ANSWER_POOL]  # only these compete; deeper ones keep their rank
+            ranked, scored = promote(head, self.scorer(snap).score(query, head, vectors))
         return [*ranked, *pool[self.ANSWER_POOL:]][:k], scored.within(k)
 
     # ------------------------------------------------------------------ answers (issue 4)
@@ -110,7 +111,7 @@ class Engine:
             snap = self.retriever.snapshot()
         cached = getattr(self, "_scorer", None)
         if cached is None or cached[0] is not snap:
-            scorer = SentenceScorer(self.embedder, TermWeights([c.embed_text for c in snap.chunks]),
+            scorer = SentenceScorer(self.embedder, TermWeights([c.with_title for c in snap.chunks]),
                                     stored_vector=stored_sentence_vectors(snap),
                                     context=article_context(snap))
             if cached is not None:

@@ -4,7 +4,8 @@ Layout under the index folder (no pickle anywhere)::
 
     manifest.json         schema, model, chunker, source checksums, file checksums;
                           replaced atomically, it names the live generation
-    gen-<id>/vectors.npy  float32 L2-normalised embeddings, one row per chunk
+    gen-<id>/vectors.npy  float32 L2-normalised vectors, one row per chunk (the normalised
+                          mean of its sentences' embeddings)
     gen-<id>/dense.faiss  the FAISS index over those vectors (faiss.write_index)
     gen-<id>/chunks.json  chunk metadata and text
     gen-<id>/paragraphs.json  every content paragraph (for "open in context")
@@ -42,7 +43,7 @@ from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
 from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chunk vectors are the mean of their sentences' vectors
 MANIFEST = "manifest.json"
 REBUILD_HINT = "python -m retrieval index --rebuild"
 # Vectors; up to this an exact scan reads <= 46 MB a query (a few ms) and is exact. Above it,
@@ -140,7 +141,7 @@ def keyword_tokens(text: str) -> list[str]:
 
 
 def _bm25_text(chunk: Chunk) -> str:
-    return chunk.embed_text
+    return chunk.with_title
 
 
 # ------------------------------------------------------------------------- search
@@ -588,11 +589,10 @@ class IndexStore:
         report_progress = (
             (lambda done, total: progress("embedding", done, total)) if progress else None)
         spans = [chunk_sentences(c) for c in new_chunks]
-        texts = [c.embed_text for c in new_chunks]
-        texts += [c.text[s:e] for c, sp in zip(new_chunks, spans) for s, e in sp]
-        vectors = embedder.embed(texts, report_progress)
-        new = _Rows.build(new_chunks, vectors[:len(new_chunks)], spans,
-                          vectors[len(new_chunks):])
+        sentences = [c.text[s:e] for c, sp in zip(new_chunks, spans) for s, e in sp]
+        sentence_vectors = embedder.embed(sentences, report_progress)
+        new = _Rows.build(new_chunks, chunk_vectors(sentence_vectors, spans, embedder.dim),
+                          spans, sentence_vectors)
         report.chunks_embedded = len(new_chunks)
         return _assemble(loaded.files, previous, kept_rows, new, embedder.dim)
 
@@ -722,6 +722,22 @@ def _assemble(files: list[SourceFile], previous: IndexSnapshot | None,
         else:
             parts.append(new.take(new_rows.get(file.name, [])))
     return _Rows.concat(parts, dim)
+
+
+def chunk_vectors(sentence_vectors: np.ndarray, spans: list[list[tuple[int, int]]],
+                  dim: int) -> np.ndarray:
+    """Each chunk's vector: the normalised mean of its sentences' vectors.
+
+    The model runs once over the text, sentence by sentence, instead of a second time over
+    whole chunks: half the embedding work. On dev it ranks better than embedding the chunk
+    (recall@5 0.92 vs 0.91, mrr@10 0.83 vs 0.81); on SQuAD paragraph recall@5 is 0.966 vs
+    0.971 and answer containment 0.721 vs 0.703 (README, Performance).
+    """
+    if not spans:
+        return np.zeros((0, dim), dtype=np.float32)
+    starts = np.cumsum([0, *map(len, spans[:-1])])
+    sums = np.add.reduceat(np.asarray(sentence_vectors, dtype=np.float32), starts, axis=0)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
 def chunk_sentences(chunk: Chunk) -> list[tuple[int, int]]:

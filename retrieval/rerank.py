@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunk import sentence_spans
+from .chunk import Chunk, sentence_spans
 from .embed import BaseEmbedder
 from .index import keyword_tokens as _keyword_tokens
 from .retrieve import Passage
@@ -86,18 +86,20 @@ def question_type(question: str) -> QuestionType:
     return "other"
 
 
-def _typed_spans(text: str, kind: QuestionType) -> list[str]:
-    """Strings of ``text`` that could answer a question of this kind."""
+@lru_cache(maxsize=50_000)
+def _typed_spans(text: str, kind: QuestionType) -> tuple[str, ...]:
+    """Strings of ``text`` that could answer a question of this kind (cached: a sentence
+    comes back in the pool of many questions)."""
     if kind == "date":
-        return [m.group(0) for m in _DATE.finditer(text)]
+        return tuple(m.group(0) for m in _DATE.finditer(text))
     if kind == "number":  # not the day or year of a date: "On November 18, …" gives no count
-        return [m.group(0) for m in _NUMBER.finditer(_DATE.sub(" ", text))]
+        return tuple(m.group(0) for m in _NUMBER.finditer(_DATE.sub(" ", text)))
     if kind == "person":
-        return [m.group(0) for m in _NAME.finditer(text)]
+        return tuple(m.group(0) for m in _NAME.finditer(text))
     if kind == "place":
-        return [m.group(1) for m in _PLACE_PREP.finditer(text)]
-    return [m.group(0) for m in _CAPITAL.finditer(text)] + [m.group(0) for m in
-                                                             _NUMBER.finditer(text)]
+        return tuple(m.group(1) for m in _PLACE_PREP.finditer(text))
+    return (*(m.group(0) for m in _CAPITAL.finditer(text)),
+            *(m.group(0) for m in _NUMBER.finditer(text)))
 
 
 def _entities(text: str) -> set[str]:
@@ -127,21 +129,24 @@ class Candidate:
 
 def passage_sentences(passage: Passage, passage_index: int = 0) -> list[Candidate]:
     """The sentences of a passage, with document offsets and paragraph numbers."""
-    chunk = passage.chunk
+    return [Candidate(passage_index, *sentence) for sentence in _chunk_sentences(passage.chunk)]
+
+
+@lru_cache(maxsize=20_000)
+def _chunk_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
+    """(start, end, paragraph, text) of each sentence of ``chunk``, offsets in its document."""
     text = chunk.text
-    out: list[Candidate] = []
+    out: list[tuple[int, int, int, str]] = []
     para = chunk.para_start
     pos = 0
-    blocks = [*_PARA_SEP.finditer(text), None]
-    for sep in blocks:
+    for sep in [*_PARA_SEP.finditer(text), None]:
         end = sep.start() if sep else len(text)
         for s, e in sentence_spans(text, pos, end):
-            out.append(Candidate(passage_index, chunk.start + s, chunk.start + e, para,
-                                 text[s:e]))
+            out.append((chunk.start + s, chunk.start + e, para, text[s:e]))
         if sep:
             pos = sep.end()
             para += 1
-    return out
+    return tuple(out)
 
 
 @lru_cache(maxsize=50_000)
@@ -199,6 +204,20 @@ def _coverage(wanted: dict[str, float], present: set[str]) -> float:
     return sum(w for t, w in wanted.items() if t in present) / total if total else 0.0
 
 
+def _presence(token_sets: Sequence[set[str]], vocab: Sequence[str]) -> np.ndarray:
+    """One row per set, one column per vocabulary token: 1.0 where the set holds the token."""
+    return np.array([[t in tokens for t in vocab] for tokens in token_sets],
+                    dtype=np.float32).reshape(len(token_sets), len(vocab))
+
+
+def _shares(present: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """For each row, the weighted share of the wanted tokens it holds (0 if none is wanted).
+    ``weights``: one vector for all rows, or one row of weights per row of ``present``."""
+    total = weights.sum(axis=-1)
+    held = present @ weights if weights.ndim == 1 else (present * weights).sum(axis=1)
+    return np.where(total > 0, held / np.where(total > 0, total, 1.0), 0.0)
+
+
 def candidate_features(question: str, passages: Sequence[Passage], candidates: Sequence[Candidate],
                        sims: np.ndarray, core_sims: np.ndarray, weights: TermWeights,
                        context: ArticleContext | None = None) -> np.ndarray:
@@ -211,54 +230,66 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     kind = question_type(question)
     q_tokens = {t: weights.idf(t) for t in keyword_tokens(question)}
     core_tokens = {t: weights.idf(t) for t in keyword_tokens(core_question(question))}
+    vocab = list(dict.fromkeys([*q_tokens, *core_tokens]))
+
+    def vector(wanted: dict[str, float]) -> np.ndarray:
+        return np.array([wanted.get(t, 0.0) for t in vocab], dtype=np.float32)
+
     q_entities = _entities(question)
     q_lower = question.lower()
     dense = [p.dense for p in passages if p.dense is not None]
     floor = min(dense) if dense else 0.0
     ctx_tokens = [set(keyword_tokens(f"{p.title}\n{p.text}")) for p in passages]
-    ctx_lower = [f"{p.title}\n{p.text}".lower() for p in passages]
+    ctx_entities = [_entity_share(q_entities, f"{p.title}\n{p.text}".lower()) for p in passages]
     everywhere = set().union(*ctx_tokens) if ctx_tokens else set()
-    core_all = _coverage(core_tokens, everywhere)
     sentence_tokens = [set(keyword_tokens(c.text)) for c in candidates]
     # pool-local rarity: question words found in many of these sentences are the topic, the
     # rare ones are what this question asks about
     local_df = Counter(t for tokens in sentence_tokens for t in tokens if t in q_tokens)
     local = {t: math.log((len(candidates) + 1) / (local_df.get(t, 0) + 0.5)) for t in q_tokens}
     frames = [set(keyword_tokens(context.frame(p) if context else p.title)) for p in passages]
-    focus = [{t: w for t, w in q_tokens.items() if t not in frame} for frame in frames]
+    focus = np.stack([vector({t: w for t, w in q_tokens.items() if t not in frame})
+                      for frame in frames]) if passages else np.zeros((0, len(vocab)))
+    which = np.array([c.passage_index for c in candidates], dtype=np.int64)
+    sent = _presence(sentence_tokens, vocab)
+    same = np.r_[False, which[1:] == which[:-1]]
+    window = np.maximum(sent, np.where(same[:, None], np.roll(sent, 1, axis=0), 0.0))
+    ctx = _presence(ctx_tokens, vocab)[which]
+    q_vec, core_vec, local_vec = vector(q_tokens), vector(core_tokens), vector(local)
     rows = np.zeros((len(candidates), len(FEATURES)), dtype=np.float32)
+    columns = {
+        "sim": sims, "core_sim": core_sims,
+        "passage_sim": [passages[i].dense if passages[i].dense is not None else floor
+                        for i in which],
+        "rank": [1.0 / passages[i].rank for i in which],
+        "keywords": _shares(sent, q_vec), "keywords_ctx": _shares(ctx, q_vec),
+        "core_keywords": _shares(sent, core_vec), "core_keywords_ctx": _shares(ctx, core_vec),
+        "core_keywords_all": _coverage(core_tokens, everywhere),
+        "keywords_local": _shares(sent, local_vec),
+        "keywords_local_window": _shares(window, local_vec),
+        "keywords_window": _shares(window, q_vec),
+        "focus_keywords": _shares(sent, focus[which]),
+        "focus_share": (focus[which] > 0).sum(axis=1) / max(1, len(q_tokens)),
+    }
+    for name, values in columns.items():
+        rows[:, FEATURES.index(name)] = values
     for i, cand in enumerate(candidates):
         passage = passages[cand.passage_index]
-        wanted = focus[cand.passage_index]
         position = context.position(passage.doc, cand.paragraph) if context else None
         tokens = sentence_tokens[i]
-        same = i > 0 and candidates[i - 1].passage_index == cand.passage_index
-        window = tokens | sentence_tokens[i - 1] if same else tokens
-        lower = cand.text.lower()
         typed = [s for s in _typed_spans(cand.text, kind) if s.lower() not in q_lower]
-        rows[i] = (
-            sims[i],
-            passage.dense if passage.dense is not None else floor,
-            1.0 / passage.rank,
-            _coverage(q_tokens, tokens),
-            _coverage(q_tokens, ctx_tokens[cand.passage_index]),
-            _entity_share(q_entities, lower),
-            _entity_share(q_entities, ctx_lower[cand.passage_index]),
-            1.0 if typed else 0.0,
-            len(tokens - q_tokens.keys()) / max(1, len(tokens)),
-            core_sims[i],
-            _coverage(core_tokens, tokens),
-            _coverage(core_tokens, ctx_tokens[cand.passage_index]),
-            core_all,
-            _coverage(local, tokens),
-            _coverage(local, window),
-            _coverage(q_tokens, window),
-            _coverage(wanted, tokens),
-            len(wanted) / max(1, len(q_tokens)),
-            1.0 if position == 0 else 0.0,
-            0.0 if position is None else 1.0 / (1 + position),
-        )
+        rows[i, _ENTITIES] = _entity_share(q_entities, cand.text.lower())
+        rows[i, _ENTITIES_CTX] = ctx_entities[cand.passage_index]
+        rows[i, _TYPE_MATCH] = 1.0 if typed else 0.0
+        rows[i, _NEW_WORDS] = len(tokens - q_tokens.keys()) / max(1, len(tokens))
+        rows[i, _LEAD_FLAG] = 1.0 if position == 0 else 0.0
+        rows[i, _POSITION] = 0.0 if position is None else 1.0 / (1 + position)
     return rows
+
+
+_ENTITIES, _ENTITIES_CTX = FEATURES.index("entities"), FEATURES.index("entities_ctx")
+_TYPE_MATCH, _NEW_WORDS = FEATURES.index("type_match"), FEATURES.index("new_words")
+_LEAD_FLAG, _POSITION = FEATURES.index("lead"), FEATURES.index("position")
 
 
 def _entity_share(entities: set[str], lower_text: str) -> float:
@@ -314,8 +345,9 @@ class Scored:
 # (softmax over each question's sentences) objective and L2 penalty by
 # `python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl`, which also prints the
 # 3-fold held-out accuracy; weights rounded. Tuned to kinds of question, never to single ones.
-WEIGHTS = np.array([1.77, 2.62, 1.87, -0.76, -0.96, -3.26, 0.51, 0.64, -0.25, 3.53, 1.58, 0.51,
-                    0.0, 1.24, 1.55, 0.68, 5.57, -2.93, -0.86, -0.36], dtype=np.float32)
+# Fitted on the default backend's vectors (int8 ONNX, recipe 3).
+WEIGHTS = np.array([2.04, 1.28, 1.58, -0.75, -0.71, -3.2, 0.76, 0.63, -0.08, 3.62, 1.78, 0.73,
+                    0.0, 1.33, 1.63, 0.69, 5.32, -3.33, -0.87, -0.11], dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")
 PROMOTE = 2  # passages holding the best sentences that move to the top of the results

@@ -6,7 +6,10 @@ of the same signals (see README, "Retrieval quality").
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,6 +105,25 @@ def main_clause(question: str) -> str:
     first = asking[0]
     tail = [p for p in parts[first + 1:] if not _FRAMING.match(p)]
     return ", ".join([parts[first], *tail])
+
+
+_BLAS: dict[str, Any] = {}  # a threadpoolctl controller, and len(sys.modules) when made
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run numpy's and faiss's matrix products on one thread. A query multiplies one vector by
+    a few thousand: on one thread that takes 0.1 ms, while OpenBLAS's second thread made it 8 ms
+    as soon as another process shared the 2 cores (waking it costs more than the work). The
+    controller lists the BLAS libraries loaded when it is made (4 ms), so it is made again
+    only after new modules were imported."""
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS.get("modules") != len(sys.modules):
+        _BLAS["controller"] = ThreadpoolController()
+        _BLAS["modules"] = len(sys.modules)
+    with _BLAS["controller"].limit(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def test_seed_articles_fact_and_abstention(seed_engine):
     assert not answer.abstained and "Manchester" in answer.text
     _check_citations(seed_engine, answer)
     assert len(answer.passages) >= 10
-    none = seed_engine.ask("How many Confucius Institutes are there in Cuba?")
+    none = seed_engine.ask("How many satellites did China launch in 2019?")
     assert none.abstained and none.passages
     follow = seed_engine.ask("Who attended it?", history=[answer])
     assert follow.rewritten and "Pan African Congress" in follow.query

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 TEXTS = [
     "Alpacas live in the high Andes of Peru.",
-    "China opened its first high-speed railway in 2008, between Beijing and Tianjin. " * 8,
+    "China opened its first high-speed railway in 2008, between Beijing and Tianjin. " * 20,
     "coffee",
 ]
 
@@ -135,3 +135,30 @@ def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"config\.json"):
         load_onnx_model(tmp_path)
+
+
+def test_a_batch_split_across_cores_keeps_each_text_in_its_row(onnx_model, onnx_cache):
+    from retrieval.embed import bundled_model_path
+    from retrieval.onnx_backend import load_onnx_model
+
+    one_core = load_onnx_model(bundled_model_path(), threads=1, cache=onnx_cache)
+    two_cores = load_onnx_model(bundled_model_path(), threads=2, cache=onnx_cache)
+    texts = [*TEXTS, "Tea grows on the hills of Yunnan.", "The port opened in 2019."]
+    split = two_cores.encode(texts, batch_size=len(texts))  # dealt out to two workers
+    whole = one_core.encode(texts, batch_size=len(texts))
+    # each row is its own text's vector (batch-mates move int8 vectors only a little)
+    assert np.diag(split @ whole.T).min() > 0.99
+    assert (split @ whole.T - np.eye(len(texts))).max() < 0.9
+
+
+def test_lengths_are_word_pieces_cut_at_the_model_limit(torch_embedder, onnx_cache,
+                                                         monkeypatch):
+    from retrieval import SentenceTransformerEmbedder
+
+    monkeypatch.setenv("RETRIEVAL_CACHE_DIR", str(onnx_cache))
+    onnx = SentenceTransformerEmbedder(backend="onnx")
+    for embedder in (onnx, torch_embedder):
+        lengths = embedder.lengths(TEXTS)
+        assert lengths[0] == torch_embedder.count_word_pieces(TEXTS[0])
+        assert lengths[1] == embedder.max_seq_length < torch_embedder.count_word_pieces(TEXTS[1])
+        assert lengths[2] == 3  # [CLS] coffee [SEP]

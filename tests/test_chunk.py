@@ -57,7 +57,7 @@ def test_chunks_never_cross_articles_or_boilerplate():
 def test_title_is_embedding_context_not_text():
     _, chunks = chunks_of("Headline here\n\n" + "Body sentence. " * 40)
     later = [c for c in chunks if c.para_start > 0]
-    assert later and all(c.embed_text.startswith("Headline here\n") for c in later)
+    assert later and all(c.with_title.startswith("Headline here\n") for c in later)
     assert all(not c.text.startswith("Headline") for c in later)
 
 

@@ -48,7 +48,7 @@ def test_whole_pipeline_runs_with_sockets_blocked(no_sockets, tmp_path):
 def test_no_chunk_exceeds_the_models_256_word_pieces(seed_engine):
     embedder = seed_engine.embedder
     snapshot = seed_engine.store.load()
-    longest = max(embedder.count_word_pieces(c.embed_text) for c in snapshot.chunks)
+    longest = max(embedder.count_word_pieces(c.with_title) for c in snapshot.chunks)
     assert longest <= embedder.max_seq_length == 256
 
 

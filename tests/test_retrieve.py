@@ -139,3 +139,41 @@ def test_unchanged_files_are_not_embedded_again(tiny_corpus, tmp_path):
 def test_ask_k_must_be_positive(fake_engine):
     with pytest.raises(QueryError, match=r"k must be greater than 0\. Currently, k is 0"):
         fake_engine.ask("Who keeps alpacas?", k=0)
+
+
+def test_query_math_runs_on_one_blas_thread_and_the_setting_is_restored(fake_engine,
+                                                                        monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import retrieval.retrieve as retrieve
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    seen: list[set[int]] = []
+    search = retrieve.HybridRetriever.search
+
+    def spy(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(retrieve.HybridRetriever, "search", spy)
+    assert fake_engine.search("Who opened the port?", k=3)
+    assert seen == [{1}]
+    assert blas_threads() == before
+
+
+def test_a_chunk_vector_is_the_normalised_mean_of_its_sentence_vectors(fake_engine,
+                                                                       fake_embedder):
+    from retrieval.index import chunk_sentences
+
+    snap = fake_engine.retriever.snapshot()
+    sent = snap.sentences
+    for row, chunk in enumerate(snap.chunks):
+        spans = sent.spans[sent.offsets[row]:sent.offsets[row + 1]]
+        assert [(s, e) for _, s, e in spans] == chunk_sentences(chunk)
+        vectors = fake_embedder.embed([chunk.text[s:e] for _, s, e in spans])
+        assert np.allclose(sent.vectors[sent.offsets[row]:sent.offsets[row + 1]], vectors)
+        mean = vectors.sum(axis=0)
+        assert np.allclose(snap.vectors[row], mean / np.linalg.norm(mean), atol=1e-6)

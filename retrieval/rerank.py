@@ -133,6 +133,13 @@ def passage_sentences(passage: Passage, passage_index: int = 0) -> list[Candidat
 
 
 @lru_cache(maxsize=20_000)
+def _answer_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
+    """The sentences of ``chunk`` that can be an answer: not its title, not a headline."""
+    return tuple(s for s in _chunk_sentences(chunk)
+                 if not _is_title(s[3], chunk.title) and not is_heading(s[3]))
+
+
+@lru_cache(maxsize=20_000)
 def _chunk_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
     """(start, end, paragraph, text) of each sentence of ``chunk``, offsets in its document."""
     text = chunk.text
@@ -400,8 +407,8 @@ class SentenceScorer:
         """Candidate sentences with their features and scores (best first), and the support:
         the mean of the best sentence similarity to the question, to its core, and the best
         passage similarity. ``known``: vectors already computed, by text (the query's)."""
-        candidates = [c for i, p in enumerate(passages) for c in passage_sentences(p, i)
-                      if not _is_title(c.text, p.title) and not is_heading(c.text)]
+        candidates = [Candidate(i, *sentence) for i, p in enumerate(passages)
+                      for sentence in _answer_sentences(p.chunk)]
         if not candidates:
             return Scored([], np.zeros((0, len(FEATURES))), np.zeros(0), 0.0)
         zeros = np.zeros(len(candidates), dtype=np.float32)
@@ -445,7 +452,7 @@ def promote(passages: Sequence[Passage], scored: Scored,
     order = best + [i for i in range(len(passages)) if i not in best]
     where = {old: new for new, old in enumerate(order)}
     ranked = [dataclasses.replace(passages[old], rank=new + 1) for new, old in enumerate(order)]
-    candidates = [dataclasses.replace(c, passage_index=where[c.passage_index])
+    candidates = [Candidate(where[c.passage_index], c.start, c.end, c.paragraph, c.text)
                   for c in scored.candidates]
     return ranked, Scored(candidates, scored.rows, scored.scores, scored.support)
 

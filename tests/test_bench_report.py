@@ -43,13 +43,12 @@ def test_public_sections_report_the_backend_of_the_embedder_passed_in(tmp_path, 
 
 
 def test_embedding_section_reports_the_int8_ceiling_from_the_measured_rates():
-    section = _embed_section(int8=1.4, fp32=1.0)
-    section["ceiling"] = {"plain_gflop_s": 50.0, "int8_gflop_s_best": 110.0,
-                          "max_speedup_over_plain": 2.2,
+    section = _embed_section(int8=1.4, fp32=1.1)
+    section["ceiling"] = {"plain_gflop_s": 50.0, "layer_gemm_speedup": 1.8,
                           "shapes": {"FFN in 384x1536": {"fp32": 60.0, "int8": 110.0},
                                      "FFN out 1536x384": {"fp32": 64.0, "int8": 96.0}}}
     report = render(_results(section))
     assert "| FFN in 384x1536 | 60.0 | 110.0 | 1.83 |" in report
     assert "| FFN out 1536x384 | 64.0 | 96.0 | 1.5 |" in report
-    assert "int8 would be at most 2.2x plain" in report
+    assert "at most 1.8x the fp32 graph, which is 1.1x plain: at most 1.98x plain" in report
     assert "Ceiling" not in render(_results(_embed_section(int8=1.4, fp32=1.0)))

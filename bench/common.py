@@ -78,10 +78,17 @@ def dev_questions() -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def run_worker(args: list[str], timeout: float = 1200) -> dict:
-    """Run ``python -m bench.worker ARGS`` in a fresh process; it prints one JSON object."""
+def run_worker(args: list[str], timeout: float = 1200, torch_defaults: bool = False) -> dict:
+    """Run ``python -m bench.worker ARGS`` in a fresh process; it prints one JSON object.
+
+    ``torch_defaults``: for the baselines (LangChain, plain sentence-transformers), OpenMP
+    waits as it does by default. Our library sets ``OMP_WAIT_POLICY=PASSIVE`` on import (kind
+    to other processes, but it cost plain torch 20-25% of its embedding throughput here); an
+    empty value keeps OpenMP's default and stops that ``setdefault``."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false"}
+    if torch_defaults:
+        env["OMP_WAIT_POLICY"] = ""
     proc = subprocess.run([sys.executable, "-m", "bench.worker", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

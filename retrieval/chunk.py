@@ -103,7 +103,7 @@ class Chunk:
     @property
     def with_title(self) -> str:
         """The article title as context, then the text: what the keyword index and the term
-        weights see (the embedder sees each sentence, index.chunk_vectors)."""
+        weights see (the embedder sees each sentence, index.SentenceRows.chunk_means)."""
         if self.text.startswith(self.title[:40]):
             return self.text
         return f"{self.title}\n{self.text}"

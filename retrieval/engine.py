@@ -75,18 +75,21 @@ class Engine:
 
         return LangChainRetriever(retriever=self.retriever, k=k, docs=docs, search=self.search)
 
-    def _ranked(self, query: str, k: int | None,
-                docs: list[str] | None) -> tuple[list[Passage], Scored]:
-        """The top k passages after re-ranking, and their scored sentences."""
+    def _ranked(self, query: str, k: int | None, docs: list[str] | None,
+                snap: IndexSnapshot | None = None) -> tuple[list[Passage], Scored]:
+        """The top k passages after re-ranking, and their scored sentences, from ``snap``
+        (default: the current index generation)."""
         k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
-        self.store.read_manifest()  # no index: say so before loading the model or numpy
+        if snap is None:
+            self.store.read_manifest()  # no index: say so before loading the model or numpy
         from .rerank import promote
         from .retrieve import clean_query, one_blas_thread
 
         query = clean_query(query)
-        snap = self.retriever.snapshot()  # another model's index: refused before embedding
+        if snap is None:
+            snap = self.retriever.snapshot()  # another model's index: refused before embedding
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
         with one_blas_thread():
             pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
@@ -119,12 +122,13 @@ class Engine:
             self._scorer = cached = (snap, scorer)
         return cached[1]
 
-    def answerer(self) -> ExtractiveAnswerer:
-        """The extractive answerer over the current scorer."""
+    def answerer(self, snap: IndexSnapshot | None = None) -> ExtractiveAnswerer:
+        """The extractive answerer over the scorer of ``snap`` (default: the current index
+        generation)."""
         from .answer import ABSTAIN_BELOW, ExtractiveAnswerer
 
         limit = ABSTAIN_BELOW if self.abstain_below is None else self.abstain_below
-        return ExtractiveAnswerer(self.scorer(), limit)
+        return ExtractiveAnswerer(self.scorer(snap), limit)
 
     def ask(self, question: str, history: Sequence[Any] | None = None, k: int | None = None,
             docs: list[str] | None = None, llm: Any = None) -> Answer:
@@ -143,9 +147,11 @@ class Engine:
         k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
-        answerer = self.answerer()
+        self.store.read_manifest()  # no index: say so before loading the model
+        snap = self.retriever.snapshot()  # one generation for the rewrite, ranking and answer
+        answerer = self.answerer(snap)
         query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
-        pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs)
+        pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)
         extractive = answerer.answer(query, pool, scored)
         extractive = finish_answer(extractive, question, query, rewritten, k)
         if not llm:

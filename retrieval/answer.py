@@ -6,18 +6,21 @@ The data types shared by the answerers, the CLI and the app live here.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .places import place_kind
 from .rerank import (
     FEATURES,
     Candidate,
     Scored,
     SentenceScorer,
     core_question,
+    keyword_tokens,
+    names,
     question_type,
 )
 from .retrieve import Passage
@@ -93,7 +96,7 @@ class Answer:
 # Support (see rerank.SentenceScorer.score) below which the articles don't say (so too when a
 # "how many" question's best sentence has no number): calibrated on dev's unanswerable questions
 # against the false-abstention rate of the answerable ones, with the default backend (int8 ONNX):
-# the middle of the range of thresholds (0.545-0.56) that abstains on 10 of the 15 and on
+# the middle of the range of thresholds (0.5375-0.555) that abstains on 10 of the 15 and on
 # 4 of the 75 answerable questions.
 ABSTAIN_BELOW = 0.55
 _TYPE_MATCH = FEATURES.index("type_match")
@@ -119,8 +122,10 @@ class ExtractiveAnswerer:
         self.abstain_below = abstain_below
 
     def answer(self, question: str, passages: Sequence[Passage],
-               scored: Scored | None = None) -> Answer:
-        """The answer from ``passages``; ``scored``: their sentences, if already scored."""
+               scored: Scored | None = None, hop: Hop | None = None) -> Answer:
+        """The answer from ``passages``; ``scored``: their sentences, if already scored.
+        ``hop``: searches again, for the second part of a two-part question (see
+        ``second_hop``); without it, that part comes from ``passages`` alone."""
         if scored is None:
             scored = self.scorer.score(question, passages)
         scored = prefer_typed(question, scored)
@@ -129,22 +134,46 @@ class ExtractiveAnswerer:
             answer = Answer(question, abstention_text(question), True, [], list(passages))
             answer.support = scored.support
             return answer
-        picked = self._pick(scored.candidates, scored.scores, bridge=is_bridge_question(question))
+        passages, second = list(passages), None
+        bridge = is_bridge_question(question)
+        if bridge and hop is not None:
+            second = self.second_hop(question, passages, scored.candidates[0], hop)
+        picked = self._pick(scored.candidates, scored.scores, bridge, second)
         citations, parts = _cite(picked, passages)
-        answer = Answer(question, " ".join(parts), False, citations, list(passages))
+        answer = Answer(question, " ".join(parts), False, citations, passages)
         answer.support = scored.support
         return answer
 
+    def second_hop(self, question: str, passages: list[Passage], first: Candidate,
+                   hop: Hop) -> Candidate | None:
+        """The best sentence for what ``first`` leaves open: searched with ``hop_query``, and
+        indexed into ``passages`` (its passage appended there if new)."""
+        query = hop_query(question, first.text, self.scorer.name_rarity)
+        found, scored = hop(query)
+        scored = prefer_typed(query, scored)
+        seen = (passages[first.passage_index].doc, first.start)
+        best = next((c for c in scored.candidates
+                     if (found[c.passage_index].doc, c.start) != seen), None)
+        if best is None:
+            return None
+        passage = found[best.passage_index]
+        at = next((i for i, p in enumerate(passages) if p.chunk.id == passage.chunk.id), None)
+        if at is None:
+            passages.append(passage)
+            at = len(passages) - 1
+        return Candidate(at, best.start, best.end, best.paragraph, best.text)
+
     @staticmethod
-    def _pick(candidates: list[Candidate], scores: np.ndarray,
-              bridge: bool = False) -> list[Candidate]:
+    def _pick(candidates: list[Candidate], scores: np.ndarray, bridge: bool = False,
+              second: Candidate | None = None) -> list[Candidate]:
         """The best sentence, plus up to EXTRA_SENTENCES of the same passage from the top 6
         within EXTRA_MARGIN of its score, in document order, within MAX_ANSWER_CHARS.
 
         A bridge question ("… the country whose president …") needs two passages: it keeps
-        one extra sentence of the best passage and adds the best sentence of another. Any
-        other question adds the best sentence of another passage when it scores within
-        CLOSE_MARGIN of the best: two sources that answer about equally well are both shown."""
+        one extra sentence of the best passage and adds ``second`` (the second hop's answer)
+        or else the best sentence of another passage. Any other question adds the best
+        sentence of another passage when it scores within CLOSE_MARGIN of the best: two
+        sources that answer about equally well are both shown."""
         best = candidates[0]
         picked = [best]
         extra = 1 if bridge else EXTRA_SENTENCES
@@ -155,6 +184,11 @@ class ExtractiveAnswerer:
             if cand.passage_index == best.passage_index and length <= MAX_ANSWER_CHARS:
                 picked.append(cand)
         picked.sort(key=lambda c: c.start)
+        if second is not None:
+            if all((c.passage_index, c.start) != (second.passage_index, second.start)
+                   for c in picked):
+                picked.append(second)
+            return picked
         at = next((i for i, c in enumerate(candidates) if c.passage_index != best.passage_index),
                   None)
         if at is not None and (bridge or scores[0] - scores[at] <= CLOSE_MARGIN):
@@ -162,12 +196,52 @@ class ExtractiveAnswerer:
         return picked
 
 
-_BRIDGE = re.compile(r"\bwhose\b|\bthe (?:[\w-]+ ){1,3}(?:that|who|whom)\b", re.IGNORECASE)
+Hop = Callable[[str], tuple[list[Passage], Scored]]
+HOP_NAMES = 2  # names of the first hop's sentence that the second hop's query carries
+
+
+def hop_query(question: str, sentence: str, rarity: Callable[[str], float],
+              n_names: int = HOP_NAMES) -> str:
+    """The query for the second hop of a two-part question: the question without the words
+    that ``sentence`` (the first hop's answer) already covers, plus the names of that sentence
+    that the question asked for (``bridge_names``). "What kind of storm hit the island whose
+    prime minister toured China?", with "Prime Minister Mitchell of Grenada toured China.",
+    asks "What kind of storm hit the island whose Grenada?"."""
+    covered = set(keyword_tokens(sentence))
+    words = [w for w in question.split()
+             if not (tokens := set(keyword_tokens(w))) or not tokens <= covered]
+    bridge = bridge_names(question, sentence, rarity, n_names)
+    return " ".join([" ".join(words).rstrip(" ?"), *bridge]).strip() + "?"
+
+
+_BRIDGE_HEAD = re.compile(r"\bthe (?:[\w-]+ ){0,3}?([\w-]+) (?:whose|that|which|who|whom)\b",
+                          re.IGNORECASE)
+_HEAD_KINDS = {**dict.fromkeys("country nation island state republic kingdom".split(), "country"),
+               **dict.fromkeys("city town capital port".split(), "city")}
+
+
+def bridge_names(question: str, sentence: str, rarity: Callable[[str], float],
+                 n_names: int = HOP_NAMES) -> list[str]:
+    """The names of ``sentence`` the question doesn't hold, rarest first. When the question
+    asks through a place ("the island whose …", "the city that …"), only the countries or
+    cities among them (places.place_kind), if there are any."""
+    asked = set(keyword_tokens(question))
+    found = [n for n in names(sentence) if not set(keyword_tokens(n)) & asked]
+    head = _BRIDGE_HEAD.search(question)
+    kind = _HEAD_KINDS.get(head.group(1).lower()) if head else None
+    if kind:
+        found = [n for n in found if place_kind(n) == kind] or found
+    return sorted(found, key=rarity, reverse=True)[:n_names]
+
+
+_BRIDGE = re.compile(r"\bwhose\b|\bthe (?:[\w-]+ ){1,3}(?:that|who|whom)\b"
+                     r"|\bboth\b[^?]*?\band\b", re.IGNORECASE)
 
 
 def is_bridge_question(question: str) -> bool:
     """A multi-hop question: it names its subject through another fact ("the country whose
-    president…", "the company that employed…"), so the answer spans two passages."""
+    president…", "the company that employed…"), or asks what holds for both of two ("which
+    leader met both Hun Sen and Oli"), so the answer spans two passages."""
     return bool(_BRIDGE.search(core_question(question)))
 
 

@@ -82,21 +82,32 @@ class Engine:
         k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        from .rerank import promote
+
+        pool, scored = self.candidates(query, docs, snap, depth=k)
+        ranked, scored = promote(pool[:self.ANSWER_POOL], scored)
+        return [*ranked, *pool[self.ANSWER_POOL:]][:k], scored.within(k)
+
+    def candidates(self, query: str, docs: list[str] | None = None,
+                   snap: IndexSnapshot | None = None,
+                   depth: int = 0) -> tuple[list[Passage], Scored]:
+        """The first stage's top max(depth, ANSWER_POOL) passages in its fused order, and the
+        sentences of the first ANSWER_POOL scored as answers (best first). Capitals in the
+        query also name their countries ("Havana (Cuba)", see places.with_countries)."""
         if snap is None:
             self.store.read_manifest()  # no index: say so before loading the model or numpy
-        from .rerank import promote
+        from .places import with_countries
         from .retrieve import clean_query, one_blas_thread
 
-        query = clean_query(query)
+        query = with_countries(clean_query(query))
         if snap is None:
             snap = self.retriever.snapshot()  # another model's index: refused before embedding
         vectors = self.retriever.query_vectors(query)  # embedded once, for both stages
         with one_blas_thread():
-            pool = self.retriever.search(query, max(k, self.ANSWER_POOL), docs, snapshot=snap,
-                                         vectors=vectors)
+            pool = self.retriever.search(query, max(depth, self.ANSWER_POOL), docs,
+                                         snapshot=snap, vectors=vectors)
             head = pool[:self.ANSWER_POOL]  # only these compete; deeper ones keep their rank
-            ranked, scored = promote(head, self.scorer(snap).score(query, head, vectors))
-        return [*ranked, *pool[self.ANSWER_POOL:]][:k], scored.within(k)
+            return pool, self.scorer(snap).score(query, head, vectors)
 
     # ------------------------------------------------------------------ answers (issue 4)
     ANSWER_POOL = 20  # the first stage's top passages whose sentences are scored and compete
@@ -152,7 +163,10 @@ class Engine:
         answerer = self.answerer(snap)
         query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
         pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)
-        extractive = answerer.answer(query, pool, scored)
+        def hop(second: str) -> tuple[list[Passage], Scored]:  # a two-part question's 2nd part
+            return self._ranked(second, self.ANSWER_POOL, docs, snap)
+
+        extractive = answerer.answer(query, pool, scored, hop=hop)
         extractive = finish_answer(extractive, question, query, rewritten, k)
         if not llm:
             return extractive

@@ -1,12 +1,14 @@
 """Fit the sentence scorer's weights (``retrieval.rerank.WEIGHTS``) on a question set.
 
-    python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl [--l2 0.1]
+    python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl [--l2 0.1] [--answers]
 
 For each answerable question, every sentence of the first-stage pool (20 passages) gets its
 FEATURES row; a sentence is a positive when it holds a gold answer string. The weights minimise a
 listwise loss (softmax over each question's sentences) with an L2 penalty. The script prints the
 3-fold cross-validated share of questions whose best sentence holds a gold answer (split by
 question, three shuffles), then the weights fitted on all questions, to paste into rerank.py.
+With --answers it also answers each question with weights fitted without it (3 folds,
+mean of 3 shuffles) and prints score.py's metrics for those held-out answers.
 Tune to kinds of question, never to single ones: the held-out set is written from other
 paragraphs.
 """
@@ -29,30 +31,33 @@ from retrieval import Engine
 from retrieval.rerank import FEATURES, PROMOTE
 
 
-def question_rows(engine: Engine, path: str) -> list[tuple[np.ndarray, np.ndarray, Any]]:
-    """(FEATURES rows, positives, ranking data) for each answerable question with a positive
-    sentence. Ranking data: each sentence's passage index and which pool passages hold the
-    evidence (the scorer's ``hits``, from score.py beside the questions file)."""
+def question_rows(engine: Engine,
+                  path: str) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray, Any]]]:
+    """Ids, and (FEATURES rows, positives, ranking data), of each answerable question with a
+    positive sentence. Ranking data: each sentence's passage index and which pool passages
+    hold the evidence (the scorer's ``hits``, from score.py beside the questions file)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     from score import hits, norm  # ../shared/eval/score.py: the scorer's own matching
 
-    scorer = engine.scorer()
-    out = []
-    with open(path, encoding="utf-8") as lines:
-        questions = [json.loads(line) for line in lines if line.strip()]
-    for q in questions:
+    ids, out = [], []
+    for q in load_questions(path):
         if not q.get("answers"):
             continue
-        pool = engine.retriever.search(q["question"], engine.ANSWER_POOL)
-        scored = scorer.score(q["question"], pool)
+        pool, scored = engine.candidates(q["question"])
         gold = np.array([any(norm(a) in norm(c.text) for a in q["answers"])
                          for c in scored.candidates], dtype=float)
         evidence = q["evidence"] if isinstance(q["evidence"], list) else [q["evidence"]]
         hit = [any(hits(p.text, e) for e in evidence) for p in pool]
         where = np.array([c.passage_index for c in scored.candidates])
         if gold.any():
+            ids.append(q["id"])
             out.append((scored.rows.astype(float), gold, (where, hit)))
-    return out
+    return ids, out
+
+
+def load_questions(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def reciprocal_rank(scores: np.ndarray, where: np.ndarray, hit: list[bool], top: int) -> float:
@@ -99,18 +104,52 @@ def cross_validated(data: list[tuple[np.ndarray, np.ndarray, Any]],
     return float(np.mean(shares)), float(np.mean(mrrs))
 
 
+def held_out_answers(engine: Engine, path: str, ids: list[str],
+                     data: list[tuple[np.ndarray, np.ndarray, Any]], l2: float) -> dict[str, float]:
+    """score.py's metrics over all questions, each answered by ``Engine.ask`` with weights
+    fitted without its third of the questions (3 folds; mean of 3 shuffles)."""
+    from score import score  # ../shared/eval/score.py, put on the path by question_rows
+
+    questions = load_questions(path)
+    scorer, runs = engine.scorer(), []
+    default = scorer.weights
+    try:
+        for seed in range(3):
+            perm = np.random.default_rng(seed).permutation(len(questions))
+            results = []
+            for fold in range(3):
+                held_out = [questions[i] for i in perm[fold::3]]
+                out = {q["id"] for q in held_out}
+                scorer.weights = fit([d for i, d in zip(ids, data, strict=True) if i not in out],
+                                     l2)
+                results += [engine.ask(q["question"]).to_dict(q["id"]) for q in held_out]
+            runs.append(score(questions, results))
+    finally:
+        scorer.weights = default
+    keys = [k for k, v in runs[0].items() if isinstance(v, float)]
+    return {k: round(float(np.mean([run[k] for run in runs])), 3) for k in keys}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("questions")
     parser.add_argument("--l2", type=float, default=0.1)
+    parser.add_argument("--answers", action="store_true",
+                        help="also print score.py's metrics for held-out answers")
     args = parser.parse_args()
-    data = question_rows(Engine(), args.questions)
+    engine = Engine()
+    ids, data = question_rows(engine, args.questions)
     print(f"{len(data)} questions with a gold sentence in the pool")
     share, mrr = cross_validated(data, args.l2)
     print(f"3-fold cross-validated: best-sentence accuracy {share:.3f}, mrr@10 {mrr:.3f}")
     weights = fit(data, args.l2)
     in_sample = np.mean([reciprocal_rank(r @ weights, w, h, PROMOTE) for r, _, (w, h) in data])
     print(f"fitted on all: mrr@10 {in_sample:.3f} (same questions)")
+    if args.answers:
+        metrics = held_out_answers(engine, args.questions, ids, data, args.l2)
+        print("3-fold held-out answers:", json.dumps({k: v for k, v in metrics.items()
+                                                       if k.startswith(("answer", "citation",
+                                                                        "false", "unans"))}))
     print("WEIGHTS =", np.round(weights, 2).tolist())
     for name, w in zip(FEATURES, weights, strict=True):
         print(f"  {name:22s} {w:+.2f}")

@@ -133,3 +133,20 @@ def test_a_deep_search_reranks_only_the_answer_pool(fake_engine):
     assert {p.text for p in deep[:2]} == {p.text for p in first_stage[:2]}
     assert [p.text for p in deep[2:]] == [p.text for p in first_stage[2:]]
     assert [p.rank for p in deep] == list(range(1, len(deep) + 1))
+
+
+def test_phrase_similarity_compares_sentences_with_what_the_question_calls_its_answer(
+        fake_engine):
+    """"Which kind of wool …": the sentence naming wool scores higher on phrase_sim; a question
+    that names no answer ("who …") leaves the column at zero."""
+    column = FEATURES.index("phrase_sim")
+    pool = fake_engine.retriever.search("alpacas wool weight", 4)
+    scorer = fake_engine.scorer()
+    scored = scorer.score("Which kind of wool do the farmers of the Andes keep?", pool)
+    by_text = {c.text: row[column] for c, row in zip(scored.candidates, scored.rows)}
+    wool = next(v for t, v in by_text.items() if "wool" in t)
+    weight = next(v for t, v in by_text.items() if "60 kilograms" in t)
+    assert wool > weight
+    who = scorer.score("Who keeps alpacas in the Andes?", pool)
+    assert not who.rows[:, column].any()
+

@@ -209,7 +209,7 @@ FEATURES = ("sim", "passage_sim", "rank", "keywords", "keywords_ctx", "entities"
             "entities_ctx", "type_match", "new_words", "core_sim", "core_keywords",
             "core_keywords_ctx", "core_keywords_all", "keywords_local", "keywords_local_window",
             "keywords_window", "focus_keywords", "focus_share", "lead", "position",
-            "phrase_sim")
+            "phrase_sim", "window_sim")
 
 _LEAD = re.compile(r"^(?:according to|in|on|at|during|per|speaking|meeting|as|after|before|"
                    r"apart from|besides|rather than|half a century ago|in (?:his|her|its|their))"
@@ -380,10 +380,10 @@ class Scored:
 # the 3-fold held-out best-sentence accuracy and score.py's metrics for held-out answers; weights
 # rounded. Tuned to kinds of question, never to single ones.
 # Fitted on the default backend's vectors (int8 ONNX, recipe 3).
-WEIGHTS = np.array([1.72, 1.05, 1.88, -0.63, -0.76, -3.37, 0.77, 0.68, 0.07, 3.23, 1.94, 0.76,
-                    0.0, 1.28, 1.48, 0.66, 5.1, -3.26, -0.63, -0.27, 6.26], dtype=np.float32)
+WEIGHTS = np.array([0.99, 0.41, 1.78, -0.48, -0.6, -3.38, 0.75, 0.63, 0.03, 2.58, 2.03, 0.89,
+                    0.0, 1.51, 1.12, 0.11, 5.18, -3.34, -0.66, -0.27, 6.22, 3.29], dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
-_PHRASE_SIM = FEATURES.index("phrase_sim")
+_PHRASE_SIM, _WINDOW_SIM = FEATURES.index("phrase_sim"), FEATURES.index("window_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")
 PROMOTE = 2  # passages holding the best sentences that move to the top of the results
 
@@ -465,11 +465,21 @@ class SentenceScorer:
         rows[:, _CORE_SIM] = vectors @ core_vec
         if phrase:
             rows[:, _PHRASE_SIM] = vectors @ vec[phrase]
+        rows[:, _WINDOW_SIM] = with_previous(vectors, candidates) @ q_vec
         best_sims = float(rows[:, _SIM].max()) + float(rows[:, _CORE_SIM].max())
         support = (best_sims + passage_sim) / 3
         scores = rows @ self.weights
         order = np.argsort(-scores, kind="stable")
         return Scored([candidates[i] for i in order], rows[order], scores[order], support)
+
+
+def with_previous(vectors: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
+    """Each sentence's vector plus the one before it in the same passage, normalised: the
+    sentence in its context ("He presented the Order …" after the sentence naming the King)."""
+    which = np.array([c.passage_index for c in candidates])
+    after_one = np.r_[False, which[1:] == which[:-1]]
+    window = vectors + np.where(after_one[:, None], np.roll(vectors, 1, axis=0), 0.0)
+    return window / np.linalg.norm(window, axis=1, keepdims=True)
 
 
 def promote(passages: Sequence[Passage], scored: Scored,

@@ -150,3 +150,15 @@ def test_phrase_similarity_compares_sentences_with_what_the_question_calls_its_a
     who = scorer.score("Who keeps alpacas in the Andes?", pool)
     assert not who.rows[:, column].any()
 
+
+
+def test_with_previous_adds_the_sentence_before_in_the_same_passage_only():
+    from retrieval.rerank import with_previous
+
+    vectors = np.eye(3, dtype=np.float32)
+    candidates = [Candidate(0, 0, 5, 1, "One."), Candidate(0, 6, 11, 1, "Two."),
+                  Candidate(1, 0, 5, 1, "Three.")]
+    window = with_previous(vectors, candidates)
+    assert np.allclose(window[0], [1, 0, 0])                   # first of its passage: alone
+    assert np.allclose(window[1], np.array([1, 1, 0]) / np.sqrt(2))
+    assert np.allclose(window[2], [0, 0, 1])                   # another passage: not joined

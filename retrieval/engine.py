@@ -92,8 +92,9 @@ class Engine:
                    snap: IndexSnapshot | None = None,
                    depth: int = 0) -> tuple[list[Passage], Scored]:
         """The first stage's top max(depth, ANSWER_POOL) passages in its fused order, and the
-        sentences of the first ANSWER_POOL scored as answers (best first). Capitals in the
-        query also name their countries ("Havana (Cuba)", see places.with_countries)."""
+        sentences of the first ANSWER_POOL scored as answers (best first). A capital standing
+        for its government is read as its country ("Havana's" -> "Cuba's",
+        places.with_countries)."""
         if snap is None:
             self.store.read_manifest()  # no index: say so before loading the model or numpy
         from .places import with_countries

@@ -479,7 +479,7 @@ def with_previous(vectors: np.ndarray, candidates: Sequence[Candidate]) -> np.nd
     which = np.array([c.passage_index for c in candidates])
     after_one = np.r_[False, which[1:] == which[:-1]]
     window = vectors + np.where(after_one[:, None], np.roll(vectors, 1, axis=0), 0.0)
-    return window / np.linalg.norm(window, axis=1, keepdims=True)
+    return window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-12)
 
 
 def promote(passages: Sequence[Passage], scored: Scored,

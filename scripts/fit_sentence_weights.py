@@ -122,6 +122,7 @@ def held_out_answers(engine: Engine, path: str, ids: list[str],
                 out = {q["id"] for q in held_out}
                 scorer.weights = fit([d for i, d in zip(ids, data, strict=True) if i not in out],
                                      l2)
+                assert engine.answerer().scorer is scorer  # else the answers are in-sample
                 results += [engine.ask(q["question"]).to_dict(q["id"]) for q in held_out]
             runs.append(score(questions, results))
     finally:

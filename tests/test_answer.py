@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -82,6 +83,7 @@ def test_bridge_questions_are_recognised():
     assert not is_bridge_question("According to the article that ran in May, who spoke?")
     assert is_bridge_question("Which minister met both Hun Sen and Oli in December?")
     assert not is_bridge_question("What did both sides agree on?")
+    assert not is_bridge_question("What did both sides say and do?")
 
 
 def test_bridge_question_in_one_passage_cites_it_once(answering_engine):
@@ -149,14 +151,22 @@ def test_bridge_names_prefer_places_when_the_question_asks_through_one():
     assert person in (["Dickon"], ["Mitchell"])
 
 
-def test_hop_query_drops_what_the_first_hop_covers_and_adds_its_rarest_name():
+def test_hop_query_drops_what_the_first_hop_covers_and_adds_the_bridge():
     from retrieval.answer import hop_query
 
-    rarity = {"Grenada": 3.0, "Dickon Mitchell": 2.0, "Prime": 0.5}.get
     query = hop_query("What kind of storm hit the island whose prime minister toured China?",
-                      "Prime Minister Dickon Mitchell of Grenada toured China.",
-                      lambda name: rarity(name, 0.0), n_names=1)
+                      "Prime Minister Dickon Mitchell of Grenada toured China.", ["Grenada"])
     assert query == "What kind of storm hit the island whose Grenada?"
+
+
+def test_no_second_hop_when_the_first_sentence_names_nothing_new(bridge_engine):
+    question = "What kind of storm hit the island whose prime minister toured China in 2025?"
+    pool, scored = bridge_engine._ranked(question, 20, None)
+    first = dataclasses.replace(scored.candidates[0], text="He toured China in 2025.")
+    asked = []
+    second = bridge_engine.answerer().second_hop(
+        question, list(pool), first, lambda q: asked.append(q) or ([], scored))
+    assert second is None and asked == []
 
 
 def test_passage_sentences_locate_quotes_and_paragraphs():

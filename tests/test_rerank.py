@@ -162,3 +162,5 @@ def test_with_previous_adds_the_sentence_before_in_the_same_passage_only():
     assert np.allclose(window[0], [1, 0, 0])                   # first of its passage: alone
     assert np.allclose(window[1], np.array([1, 1, 0]) / np.sqrt(2))
     assert np.allclose(window[2], [0, 0, 1])                   # another passage: not joined
+    follows = np.array([False, False, False])   # "One." was not kept right before "Two."
+    assert np.allclose(with_previous(vectors, candidates, follows)[1], [0, 1, 0])

@@ -15,7 +15,7 @@ import numpy as np
 
 from .places import place_kind
 from .rerank import (
-    FEATURES,
+    TYPE_MATCH,
     Candidate,
     Scored,
     SentenceScorer,
@@ -100,7 +100,6 @@ class Answer:
 # the middle of the range of thresholds (0.5375-0.555) that abstains on 10 of the 15 and on
 # 4 of the 75 answerable questions.
 ABSTAIN_BELOW = 0.55
-_TYPE_MATCH = FEATURES.index("type_match")
 TYPE_MARGIN = 1.0            # a who/when/where/how-many answer: the best sentence holding a
                              # name, date, place or number, if it scores within this of the best
 CLOSE_MARGIN = 0.75          # a second passage's best sentence scoring this close is shown too
@@ -258,9 +257,9 @@ def prefer_typed(question: str, scored: Scored, margin: float = TYPE_MARGIN) -> 
     first the best sentence that holds one (not already in the question), when it scores within
     ``margin`` of the best sentence."""
     if question_type(question) == "other" or not scored.candidates or \
-            scored.rows[0, _TYPE_MATCH]:
+            scored.rows[0, TYPE_MATCH]:
         return scored
-    typed = np.flatnonzero(scored.rows[:, _TYPE_MATCH])
+    typed = np.flatnonzero(scored.rows[:, TYPE_MATCH])
     if not len(typed) or scored.scores[0] - scored.scores[typed[0]] > margin:
         return scored
     first = int(typed[0])
@@ -270,7 +269,7 @@ def prefer_typed(question: str, scored: Scored, margin: float = TYPE_MARGIN) -> 
 def _number_missing(question: str, scored: Scored) -> bool:
     """A "how many / how much" question whose best sentence holds no number of its own: the
     articles don't give the figure (calibrated with the support threshold on dev)."""
-    return question_type(question) == "number" and scored.rows[0, _TYPE_MATCH] == 0
+    return question_type(question) == "number" and scored.rows[0, TYPE_MATCH] == 0
 
 
 def _cite(picked: list[Candidate], passages: Sequence[Passage]) -> tuple[list[Citation], list[str]]:

@@ -164,6 +164,7 @@ class Engine:
         answerer = self.answerer(snap)
         query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
         pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)
+
         def hop(second: str) -> tuple[list[Passage], Scored]:  # a two-part question's 2nd part
             return self._ranked(second, self.ANSWER_POOL, docs, snap)
 

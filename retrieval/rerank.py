@@ -237,6 +237,12 @@ def _coverage(wanted: dict[str, float], present: set[str]) -> float:
     return sum(w for t, w in wanted.items() if t in present) / total if total else 0.0
 
 
+def _after_same_passage(candidates: Sequence[Candidate]) -> np.ndarray:
+    """For each candidate, whether the one before it in the list is of the same passage."""
+    which = np.array([c.passage_index for c in candidates], dtype=np.int64)
+    return np.r_[False, which[1:] == which[:-1]]
+
+
 def _presence(token_sets: Sequence[set[str]], vocab: Sequence[str]) -> np.ndarray:
     """One row per set, one column per vocabulary token: 1.0 where the set holds the token."""
     return np.array([[t in tokens for t in vocab] for tokens in token_sets],
@@ -285,7 +291,7 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
                       for frame in frames]) if passages else np.zeros((0, len(vocab)))
     which = np.array([c.passage_index for c in candidates], dtype=np.int64)
     sent = _presence(sentence_tokens, vocab)
-    same = np.r_[False, which[1:] == which[:-1]]
+    same = _after_same_passage(candidates)
     window = np.maximum(sent, np.where(same[:, None], np.roll(sent, 1, axis=0), 0.0))
     ctx = _presence(ctx_tokens, vocab)[which]
     q_vec, core_vec, local_vec = vector(q_tokens), vector(core_tokens), vector(local)
@@ -322,7 +328,7 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     return rows
 
 
-_TYPE_MATCH = FEATURES.index("type_match")
+TYPE_MATCH = FEATURES.index("type_match")  # the answerer's type constraint reads this column
 
 
 def _entity_share(entities: set[str], lower_text: str) -> float:
@@ -451,14 +457,14 @@ class SentenceScorer:
         keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
         candidates, rows = [candidates[i] for i in keep], rows[keep]
         known = known or {}
-        phrase = answer_phrase(question)
-        asked = [question, core_question(question), *([phrase] if phrase else [])]
+        phrase, core = answer_phrase(question), core_question(question)
+        asked = [question, core, *([phrase] if phrase else [])]
         asked = list(dict.fromkeys(asked))
         unknown = [t for t in asked if t not in known]
         fresh = self._embed(unknown, [candidates[j].text for j, i in enumerate(keep)
                                       if stored[i] is None])
         vec = {**known, **dict(zip(unknown, fresh))}
-        q_vec, core_vec = vec[question], vec[core_question(question)]
+        q_vec, core_vec = vec[question], vec[core]
         fresh = iter(fresh[len(unknown):])
         vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
         rows[:, _SIM] = vectors @ q_vec
@@ -480,8 +486,7 @@ def with_previous(vectors: np.ndarray, candidates: Sequence[Candidate],
     sentence in its context ("He presented the Order …" after the sentence naming the King).
     ``follows``: which candidates come right after the one before them in the list (default:
     all); the others stand alone."""
-    which = np.array([c.passage_index for c in candidates])
-    after_one = np.r_[False, which[1:] == which[:-1]]
+    after_one = _after_same_passage(candidates)
     if follows is not None:
         after_one &= follows
     window = vectors + np.where(after_one[:, None], np.roll(vectors, 1, axis=0), 0.0)

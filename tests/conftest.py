@@ -83,9 +83,19 @@ def block_network(monkeypatch):
 
 @pytest.fixture
 def tiny_corpus(tmp_path) -> Path:
-    folder = tmp_path / "corpus"
+    return write_corpus(tmp_path / "corpus", TINY_CORPUS)
+
+
+@pytest.fixture
+def corpus_writer():
+    """``write_corpus`` for tests that lay out a corpus of their own."""
+    return write_corpus
+
+
+def write_corpus(folder: Path, files: dict[str, str]) -> Path:
+    """A new folder holding ``files`` (name -> text), UTF-8."""
     folder.mkdir()
-    for name, text in TINY_CORPUS.items():
+    for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 

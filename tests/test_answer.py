@@ -95,22 +95,22 @@ def test_bridge_question_in_one_passage_cites_it_once(answering_engine):
     _check_citations(answering_engine, answer)
 
 
+# Two facts in two files, linked only by the island's name, and a distractor.
+BRIDGE_CORPUS = {
+    "visit.txt": "Grenadian leader in China\n\nPrime Minister Dickon Mitchell of the island of "
+                 "Grenada toured China in January 2025. He met Xi Jinping in Beijing.\n",
+    "storm.txt": "Caribbean weather\n\nGrenada was battered by a devastating hurricane, the "
+                 "worst storm in decades.\n",
+    "trade.txt": "Island trade\n\nThe island nations of the Caribbean saw falling prices in "
+                 "2025.\n",
+}
+
+
 @pytest.fixture
-def bridge_engine(tmp_path, fake_embedder):
-    """Two facts in two files, linked only by the island's name."""
+def bridge_engine(tmp_path, fake_embedder, corpus_writer):
     from retrieval import Engine, Settings
 
-    folder = tmp_path / "bridge"
-    folder.mkdir()
-    (folder / "visit.txt").write_text(
-        "Grenadian leader in China\n\nPrime Minister Dickon Mitchell of the island of Grenada "
-        "toured China in January 2025. He met Xi Jinping in Beijing.\n", encoding="utf-8")
-    (folder / "storm.txt").write_text(
-        "Caribbean weather\n\nGrenada was battered by a devastating hurricane, the worst storm "
-        "in decades.\n", encoding="utf-8")
-    (folder / "trade.txt").write_text(
-        "Island trade\n\nThe island nations of the Caribbean saw falling prices in 2025.\n",
-        encoding="utf-8")
+    folder = corpus_writer(tmp_path / "bridge", BRIDGE_CORPUS)
     engine = Engine(Settings(source_dir=folder, index_dir=tmp_path / "bridge-index"),
                     embedder=fake_embedder)
     engine.update_index()

@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install system-deps index run test lint bench stress clean
+.PHONY: help install wordnet system-deps index run test lint bench stress clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet $(PIP_FLAGS) -e '.[dev,bench]'
 	touch $@
 
-install: $(STAMP) ## Create .venv and install the package with its dev tools
+install: $(STAMP) wordnet ## Create .venv and install the package, its dev tools and WordNet
+
+wordnet: ## Install Debian's wordnet-base (synonyms for the sentence scorer, lexicon.py)
+	@if [ -f "$${RETRIEVAL_WORDNET_DIR:-/usr/share/wordnet}/index.noun" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \
+	else echo "WordNet missing and no root for apt-get: install wordnet-base or set RETRIEVAL_WORDNET_DIR"; fi
 
 system-deps: ## Install Debian's chromium and chromedriver for the browser test
 	@if command -v chromium >/dev/null; then exit 0; fi; \

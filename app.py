@@ -22,6 +22,8 @@ from retrieval.answer import Answer
 from retrieval.config import set_offline_environment
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
+from retrieval.lexicon import lexicon
+from retrieval.places import capitals
 from retrieval.render import (
     answer_markdown,
     deep_link,
@@ -52,6 +54,7 @@ def get_engine(settings_json: str) -> Engine:
     """One Engine (model and index) per process and settings."""
     engine = Engine(Settings.model_validate_json(settings_json))
     _ = engine.embedder
+    lexicon(), capitals()  # WordNet and the gazetteer: here, not on the first question
     return engine
 
 

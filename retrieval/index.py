@@ -134,6 +134,11 @@ def _stemmer():
     return stemmer
 
 
+def stem_words(words: list[str]) -> list[str]:
+    """The keyword stem of each lower-case word, stop words included (one call for many)."""
+    return _stemmer().stemWords(words) if words else []
+
+
 def keyword_tokens(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
     words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]

@@ -1,7 +1,8 @@
 """Stage 6: sentence-level reranking of the retrieved passages.
 
 Every sentence of the first-stage pool is scored as an answer to the question: similarity to
-the question with the same model, keyword and entity overlap, the question type (who / when /
+the question with the same model, keyword and entity overlap (also through WordNet relatives, for
+questions in other words than their article: lexicon.py), the question type (who / when /
 how many / where), and where the sentence sits in its article. The passages holding the best
 sentences move to the top of the results, and the answerer (stage 7) picks from the same scores.
 """
@@ -22,6 +23,7 @@ import numpy as np
 from .chunk import Chunk, sentence_spans
 from .embed import BaseEmbedder
 from .index import keyword_tokens as _keyword_tokens
+from .lexicon import question_relatives
 from .retrieve import Passage
 
 _PARA_SEP = re.compile(r"\n\s*\n")
@@ -209,7 +211,7 @@ FEATURES = ("sim", "passage_sim", "rank", "keywords", "keywords_ctx", "entities"
             "entities_ctx", "type_match", "new_words", "core_sim", "core_keywords",
             "core_keywords_ctx", "core_keywords_all", "keywords_local", "keywords_local_window",
             "keywords_window", "focus_keywords", "focus_share", "lead", "position",
-            "phrase_sim", "window_sim")
+            "phrase_sim", "window_sim", "synonyms")
 
 _LEAD = re.compile(r"^(?:according to|in|on|at|during|per|speaking|meeting|as|after|before|"
                    r"apart from|besides|rather than|half a century ago|in (?:his|her|its|their))"
@@ -268,7 +270,8 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     """
     kind = question_type(question)
     q_tokens = {t: weights.idf(t) for t in keyword_tokens(question)}
-    core_tokens = {t: weights.idf(t) for t in keyword_tokens(core_question(question))}
+    core = core_question(question)
+    core_tokens = {t: weights.idf(t) for t in keyword_tokens(core)}
     vocab = list(dict.fromkeys([*q_tokens, *core_tokens]))
 
     def vector(wanted: dict[str, float]) -> np.ndarray:
@@ -323,9 +326,23 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
         "position": [0.0 if position is None else 1.0 / (1 + position)
                      for position in positions],
     }
+    columns["synonyms"] = _synonym_shares(core_tokens, question_relatives(core),
+                                          sentence_tokens)
     for name, values in columns.items():
         rows[:, FEATURES.index(name)] = values
     return rows
+
+
+def _synonym_shares(wanted: dict[str, float], relatives: Mapping[str, frozenset[str]],
+                    sentence_tokens: Sequence[set[str]]) -> list[float]:
+    """For each sentence, the weighted share of the wanted (core question) words that it lacks
+    but holds a WordNet relative of: "holidaymakers" -> "tourists" (lexicon.py)."""
+    total = sum(wanted.values())
+    if not total or not relatives:
+        return [0.0] * len(sentence_tokens)
+    return [sum(wanted.get(t, 0.0) for t, near in relatives.items()
+                if t not in tokens and not near.isdisjoint(tokens)) / total
+            for tokens in sentence_tokens]
 
 
 TYPE_MATCH = FEATURES.index("type_match")  # the answerer's type constraint reads this column
@@ -386,8 +403,9 @@ class Scored:
 # the 3-fold held-out best-sentence accuracy and score.py's metrics for held-out answers; weights
 # rounded. Tuned to kinds of question, never to single ones.
 # Fitted on the default backend's vectors (int8 ONNX, recipe 3).
-WEIGHTS = np.array([1.13, 0.39, 1.79, -0.55, -0.62, -3.37, 0.75, 0.62, 0.05, 2.65, 2.08, 0.92,
-                    0.0, 1.48, 1.11, 0.07, 5.15, -3.34, -0.65, -0.29, 6.01, 3.25], dtype=np.float32)
+WEIGHTS = np.array([1.14, 0.29, 1.81, -0.49, -0.65, -3.34, 0.52, 0.64, -0.31, 2.27, 1.96, 1.01,
+                    0.0, 1.49, 1.08, 0.08, 5.14, -3.22, -0.58, -0.38, 5.78, 3.25, 4.67],
+                   dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PHRASE_SIM, _WINDOW_SIM = FEATURES.index("phrase_sim"), FEATURES.index("window_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")

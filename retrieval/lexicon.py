@@ -60,6 +60,12 @@ class Lexicon:
         """(data file, offset) of each followed sense of the words with this stem."""
         return [(_PARTS[code & 3], code >> 2) for code in self._synsets.get(stem, ())]
 
+    def adjective_only(self, stem: str) -> bool:
+        """Whether WordNet knows words with this stem, and only as adjectives ("Andean",
+        "Himalayan"), from the index files alone."""
+        codes = self._synsets.get(stem, ())
+        return bool(codes) and all(_PARTS[code & 3] == "adj" for code in codes)
+
     def check(self) -> None:
         """Read the first synset each index file lists: raises if these are not WordNet's
         files."""

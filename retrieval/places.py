@@ -38,6 +38,13 @@ def capitals() -> dict[str, str]:
 
 _WORD = re.compile(r"[\w'’-]+")
 _POSSESSIVE = re.compile(r"['’]s$")
+
+
+def without_possessive(name: str) -> str:
+    """"Kazakhstan's" -> "Kazakhstan"."""
+    return _POSSESSIVE.sub("", name)
+
+
 MAX_NAME_WORDS = 3  # "Port of Spain", "Saint John's"
 
 

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from retrieval import Chunk, Passage, QueryError
-from retrieval.answer import is_bridge_question, prefer_typed
-from retrieval.rerank import answer_phrase, core_question, passage_sentences, question_type
+from retrieval.answer import is_bridge_question, prefer_typed, unmentioned_names
+from retrieval.rerank import (
+    TermWeights,
+    answer_phrase,
+    core_question,
+    passage_sentences,
+    question_type,
+)
 
 
 @pytest.fixture
@@ -43,7 +49,9 @@ def _check_citations(engine, answer) -> None:
     ("How many kilometres of track were built?", "number"),
     ("How much does an alpaca weigh?", "number"),
     ("Where do alpacas live?", "place"),
-    ("In which city was the congress held?", "place"),
+    ("In which city was the congress held?", "city"),
+    ("Which nation sent the most tourists?", "country"),
+    ("What is the annual container-handling capacity of the port?", "number"),
     ("What idiom did the statement use?", "other"),
     ("What was the value of bilateral trade?", "number"),
     ("What did the foreign minister call the relationship?", "other"),  # not "a minister"
@@ -206,7 +214,31 @@ def test_weak_support_abstains_but_returns_passages(fake_engine):
     assert answer.passages  # the closest passages, so the user can look
     assert answer.support is not None and answer.support < 0.99
     fake_engine.abstain_below = 0.0
-    assert not fake_engine.ask("Who won the election in Mexico?").abstained
+    assert not fake_engine.ask("Who keeps alpacas in Peru?").abstained
+
+
+def test_a_question_about_a_name_no_article_mentions_abstains_and_says_which(answering_engine):
+    answer = answering_engine.ask("When did ships from Shanghai first reach the Strait of "
+                                  "Hormuz?")
+    assert answer.abstained and answer.citations == [] and answer.passages
+    assert answer.unmentioned == ["Strait", "Hormuz"]
+    assert "none of them mentions Strait or Hormuz" in answer.text
+    # every name is in the articles (in any case, possessive or hyphenated): it answers
+    answer = answering_engine.ask("How long do ships from Shanghai take to reach Chancay's "
+                                  "port near Lima-Peru?")
+    assert not answer.abstained and answer.unmentioned == []
+    assert "23 days" in answer.text
+
+
+def test_unmentioned_names_are_capitalised_words_the_corpus_lacks():
+    weights = TermWeights(["Ships from Shanghai reach Chancay.", "Vietnam and Laos"])
+    assert unmentioned_names("Which ships sail from Shanghai to Haiphong?", weights) == \
+        ["Haiphong"]
+    # hyphenated and possessive names are read word by word; "Lao" is "Laos" stemmed
+    assert unmentioned_names("What links Lao Cai-Vietnam-Haiphong's port?", weights) == \
+        ["Cai", "Haiphong"]
+    assert unmentioned_names("Which chinese-built ships reach Chancay?", weights) == []
+    assert unmentioned_names("Which ships reach Haiphong?", TermWeights()) == []  # no corpus
 
 
 def test_how_many_without_a_number_in_the_best_sentence_abstains(answering_engine):

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retrieval.answer import unmentioned_names
+from retrieval.index import keyword_tokens
 from retrieval.lexicon import DEFAULT_DIR, Lexicon, _load, lexicon, question_relatives
 from retrieval.rerank import FEATURES, TermWeights, candidate_features, passage_sentences
 
@@ -187,3 +189,13 @@ def test_a_damaged_data_line_gives_no_relatives_and_a_warning(tmp_path, caplog):
         assert lex.relatives("holidaymak") == frozenset()
     assert "damaged entry" in caplog.text and "wordnet-base" in caplog.text
     assert lex.relatives("farm") == {"agrarian"}          # the rest still reads
+
+
+def test_adjective_only_words_are_not_taken_for_unmentioned_names(tmp_path):
+    lex = Lexicon(write_wordnet(tmp_path / "wn"))
+    [agrarian], [tourist] = keyword_tokens("agrarian"), keyword_tokens("tourist")
+    assert lex.adjective_only(agrarian) and not lex.adjective_only(tourist)
+    assert not lex.adjective_only("zzz")  # unknown to WordNet: not an adjective
+    weights = TermWeights(["Farmers of the Andes"])
+    question = "Which Agrarian Tourist reform did the Andes see?"
+    assert unmentioned_names(question, weights, lex) == ["Tourist"]

@@ -125,6 +125,15 @@ def test_the_day_or_year_of_a_date_is_not_a_count():
     assert _typed_spans("Delegates from 19 countries met on April 29, 2025.", "number") == ("19",)
 
 
+def test_a_city_or_country_question_wants_a_city_or_country_name():
+    text = "The meeting was held in the capital Almaty, after talks with Kazakhstan's president."
+    assert _typed_spans(text, "city") == ("Almaty",)
+    assert _typed_spans(text, "country") == ("Kazakhstan",)
+    assert set(_typed_spans(text, "place")) == {"Almaty", "Kazakhstan"}  # no "in Almaty" here
+    assert _typed_spans("Tourists came from the Republic of Korea.", "country") == ("Korea",)
+    assert _typed_spans("Wang Yi met Mitchell in the morning.", "city") == ()
+
+
 def test_a_deep_search_reranks_only_the_answer_pool(fake_engine):
     query = "When did the port north of Lima open?"
     fake_engine.ANSWER_POOL = 2  # an instance setting, for the tiny corpus

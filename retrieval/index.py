@@ -29,6 +29,7 @@ import re
 import shutil
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -43,7 +44,8 @@ from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
 from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_file
 
-SCHEMA_VERSION = 2  # 2: chunk vectors are the mean of their sentences' vectors
+SCHEMA_VERSION = 3  # 2: chunk vectors are the mean of their sentences' vectors; 3: keywords
+                    # without accents
 MANIFEST = "manifest.json"
 REBUILD_HINT = "python -m retrieval index --rebuild"
 # Vectors; up to this an exact scan reads <= 46 MB a query (a few ms) and is exact. Above it,
@@ -140,9 +142,19 @@ def stem_words(words: list[str]) -> list[str]:
 
 
 def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased, stop-word-free, stemmed word tokens (the BM25 vocabulary)."""
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
+    """Lower-cased, accent-free, stop-word-free, stemmed word tokens (the BM25 vocabulary):
+    "Djurić" and "Djuric", "Díaz-Canel" and "Diaz-Canel" are the same words."""
+    words = [w for w in re.findall(r"\w+", without_accents(text.lower())) if w not in _STOPWORDS]
     return _stemmer().stemWords(words) if words else []
+
+
+_COMBINING = re.compile(r"[\u0300-\u036f]")  # the combining diacritical marks
+
+
+def without_accents(text: str) -> str:
+    """``text`` with the accents of Latin letters dropped ("Bogotá" -> "Bogota"); other
+    scripts are kept as they are."""
+    return text if text.isascii() else _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def _bm25_text(chunk: Chunk) -> str:

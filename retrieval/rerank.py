@@ -417,8 +417,8 @@ class Scored:
 # the 3-fold held-out best-sentence accuracy and score.py's metrics for held-out answers; weights
 # rounded. Tuned to kinds of question, never to single ones.
 # Fitted on the default backend's vectors (int8 ONNX, recipe 3).
-WEIGHTS = np.array([1.14, 0.35, 1.86, -0.49, -0.61, -3.33, 0.57, 1.08, -0.38, 2.3, 1.96, 1.07,
-                    0.0, 1.35, 1.0, 0.08, 5.1, -3.3, -0.57, -0.36, 5.96, 3.05, 4.56],
+WEIGHTS = np.array([1.14, 0.38, 1.85, -0.48, -0.6, -3.35, 0.57, 1.08, -0.39, 2.3, 1.98, 1.07,
+                    0.0, 1.37, 1.0, 0.08, 5.06, -3.3, -0.57, -0.36, 5.98, 3.04, 4.55],
                    dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PHRASE_SIM, _WINDOW_SIM = FEATURES.index("phrase_sim"), FEATURES.index("window_sim")

@@ -7,6 +7,7 @@ import pytest
 
 from retrieval import Engine, FakeEmbedder, IndexStore, LangChainRetriever, Settings
 from retrieval.errors import QueryError
+from retrieval.index import keyword_tokens
 from retrieval.retrieve import HybridRetriever, RankWeights, fuse_rrf, main_clause
 
 
@@ -35,6 +36,22 @@ def test_search_finds_the_passage_by_keywords(fake_engine):
     assert "2008" in passages[0].text
     assert [p.rank for p in passages] == [1, 2, 3]
     assert passages == sorted(passages, key=lambda p: -p.score)
+
+
+def test_keywords_match_with_or_without_accents(corpus_writer, tmp_path, fake_embedder):
+    assert keyword_tokens("Djurić met Díaz-Canel in Bogotá") == \
+        keyword_tokens("Djuric met Diaz-Canel in Bogota")
+    assert keyword_tokens("Москва 北京") == ["москва", "北京"]  # other scripts are kept
+    corpus = corpus_writer(tmp_path / "corpus", {
+        "serbia.txt": "Serbia\n\nMarko Djurić called the ties a cornerstone.\n",
+        "peru.txt": "Peru\n\nAlpacas graze near Lima.\n"})
+    engine = Engine(Settings(source_dir=corpus, index_dir=tmp_path / "index"),
+                    embedder=fake_embedder)
+    engine.update_index()
+    snap = engine.retriever.snapshot()
+    ids, _ = snap.keyword_search("What did Djuric call the ties?", 2)
+    assert [snap.chunks[i].doc for i in ids] == ["serbia.txt"]
+    assert not engine.ask("What did Djuric call the ties?").unmentioned
 
 
 def test_results_format_fields(fake_engine):

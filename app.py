@@ -23,8 +23,6 @@ from retrieval.answer import Answer
 from retrieval.config import set_offline_environment
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
-from retrieval.lexicon import lexicon
-from retrieval.places import capitals
 from retrieval.render import (
     answer_markdown,
     deep_link,
@@ -54,8 +52,7 @@ class Options:
 def get_engine(settings_json: str) -> Engine:
     """One Engine (model and index) per process and settings."""
     engine = Engine(Settings.model_validate_json(settings_json))
-    _ = engine.embedder
-    lexicon(), capitals()  # WordNet and the gazetteer: here, not on the first question
+    engine.preload()  # the model, WordNet and the gazetteer: here, not on the first question
     # These live as long as the process. Frozen, the garbage collector stops walking their
     # millions of objects at every full collection, which had made each page run 4x slower
     # (make stress: p50 0.5 s instead of 1.9 s for 25 sessions opened at once).

@@ -39,6 +39,16 @@ class Engine:
             )
         return self._embedder
 
+    def preload(self) -> None:
+        """Load now what the first questions would otherwise wait for: the model, WordNet
+        (lexicon.py) and the GeoNames place names (places.py). The index is read on first use."""
+        from .lexicon import lexicon
+        from .places import preload
+
+        _ = self.embedder
+        lexicon()
+        preload()
+
     @cached_property
     def retriever(self) -> HybridRetriever:
         from .retrieve import HybridRetriever

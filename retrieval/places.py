@@ -124,6 +124,12 @@ def _gazetteer() -> tuple[frozenset[str], frozenset[str]]:
             frozenset([*capitals(), *cities]))
 
 
+def preload() -> None:
+    """Read GeoNames' countries, capitals and cities now rather than on first use."""
+    capitals()
+    _gazetteer()
+
+
 def place_kind(name: str) -> str | None:
     """"country" for a country GeoNames knows ("Grenada", "Congo"), "city" for a capital or a
     city ("Almaty"), else None. Case-sensitive."""

@@ -93,6 +93,7 @@ class Answer:
             "rewritten": self.rewritten,
             "mode": self.mode,
             "notice": self.notice,
+            "unmentioned": self.unmentioned,
         })
         return row
 
@@ -128,19 +129,42 @@ def unmentioned_names(question: str, weights: TermWeights,
                       lex: Lexicon | None = None) -> list[str]:
     """The names in the question (capitalised words, not the first) that no indexed article
     mentions at all: "Hormuz" in "What did Wang Yi say about the Strait of Hormuz?". The
-    articles can't answer about what they never name. A word WordNet knows only as an adjective
-    is not counted ("Andean" paraphrases "the Andes"). None without term weights (no corpus)."""
+    articles can't answer about what they never name. Not counted: acronyms ("WWII", which the
+    articles may spell out), words WordNet knows only as adjectives ("Andean" paraphrases "the
+    Andes"), and words near one the articles hold (``_near_known``: "Ghengis" for "Genghis").
+    None without term weights (no corpus)."""
     if not weights.df:
         return []
     lex = lex or lexicon()
     found = []
     for word in (w for name in names(question) for w in _NAME_PARTS.split(name)
-                 if w[:1].isupper()):
+                 if w[:1].isupper() and not w.isupper()):
         stems = keyword_tokens(word)
-        if stems and all(weights.df.get(s, 0) == 0 and not (lex and lex.adjective_only(s))
+        if stems and all(not (lex and lex.adjective_only(s)) and not _near_known(s, weights)
                          for s in stems):
             found.append(without_possessive(word))
     return list(dict.fromkeys(found))
+
+
+MIN_PREFIX = 5  # "Frenchman" is mentioned where "French" is
+LONG_WORD = 9  # letters from which a word may be two typos off; shorter ones, one
+
+
+def _near_known(stem: str, weights: TermWeights) -> bool:
+    """Whether the articles hold this stem, one it starts with (at least MIN_PREFIX letters),
+    or one a typo away (Damerau-Levenshtein distance 1; 2 from LONG_WORD letters), as misspelt
+    names are: "chafffee" for "chaffee", "sklodowska" for "skłodowska". Two typos in a shorter
+    word reach too many other words: "hormuz" is two from "formul"."""
+    if stem in weights.df or any(stem[:n] in weights.df for n in range(MIN_PREFIX, len(stem))):
+        return True
+    from rapidfuzz.distance import DamerauLevenshtein
+    from rapidfuzz.process import extractOne
+
+    typos = 1 if len(stem) < LONG_WORD else 2
+    near = [token for n in range(len(stem) - typos, len(stem) + typos + 1)
+            for token in weights.by_length.get(n, ())]  # more typos than that by length alone
+    return extractOne(stem, near, scorer=DamerauLevenshtein.distance,
+                      score_cutoff=typos) is not None
 
 
 _NAME_PARTS = re.compile(r"\s+|[-–](?=\w)")  # "Lao Cai-Hanoi-Haiphong": Lao, Cai, Hanoi, …

@@ -15,7 +15,7 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -216,6 +216,14 @@ class TermWeights:
             df.update(set(_keyword_tokens(text)))
         self.n = max(1, len(texts))
         self.df = df
+
+    @cached_property
+    def by_length(self) -> dict[int, list[str]]:
+        """Every token of the corpus, by its length."""
+        out: dict[int, list[str]] = {}
+        for token in self.df:
+            out.setdefault(len(token), []).append(token)
+        return out
 
     def idf(self, token: str) -> float:
         return math.log(1 + (self.n + 1) / (self.df.get(token, 0) + 0.5))

@@ -222,6 +222,7 @@ def test_a_question_about_a_name_no_article_mentions_abstains_and_says_which(ans
                                   "Hormuz?")
     assert answer.abstained and answer.citations == [] and answer.passages
     assert answer.unmentioned == ["Strait", "Hormuz"]
+    assert answer.to_dict("q")["unmentioned"] == ["Strait", "Hormuz"]
     assert "none of them mentions Strait or Hormuz" in answer.text
     # every name is in the articles (in any case, possessive or hyphenated): it answers
     answer = answering_engine.ask("How long do ships from Shanghai take to reach Chancay's "
@@ -239,6 +240,18 @@ def test_unmentioned_names_are_capitalised_words_the_corpus_lacks():
         ["Cai", "Haiphong"]
     assert unmentioned_names("Which chinese-built ships reach Chancay?", weights) == []
     assert unmentioned_names("Which ships reach Haiphong?", TermWeights()) == []  # no corpus
+
+
+def test_misspelt_names_acronyms_and_derived_words_count_as_mentioned():
+    weights = TermWeights(["Ships from Shanghai reach Vietnam.", "A formula for the Skłodowska "
+                           "prize, awarded in Kazakhstan"])
+    assert unmentioned_names("Which ships reach Shangai?", weights) == []  # one typo
+    assert unmentioned_names("Who won the Sklodowska prize?", weights) == []  # ł is not l + mark
+    assert unmentioned_names("Which ships reach Kasakstan?", weights) == []  # 9 letters: 2 typos
+    assert unmentioned_names("Which Vietnamese ships reach Shanghai?", weights) == []
+    assert unmentioned_names("What did NATO say about Shanghai?", weights) == []  # an acronym
+    # two typos from "formula" ("formul"), but a short word has only one to spare
+    assert unmentioned_names("What did Shanghai say about Hormuz?", weights) == ["Hormuz"]
 
 
 def test_how_many_without_a_number_in_the_best_sentence_abstains(answering_engine):

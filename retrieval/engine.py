@@ -49,6 +49,11 @@ class Engine:
         lexicon()
         preload()
 
+    def snapshot(self) -> IndexSnapshot:
+        """The current index generation. With no index, says so before loading the model."""
+        self.store.read_manifest()
+        return self.retriever.snapshot()
+
     @cached_property
     def retriever(self) -> HybridRetriever:
         from .retrieve import HybridRetriever
@@ -132,8 +137,7 @@ class Engine:
         from .rerank import SentenceScorer, TermWeights, article_context, stored_sentence_vectors
 
         if snap is None:
-            self.store.read_manifest()  # no index: say so before loading the model
-            snap = self.retriever.snapshot()
+            snap = self.snapshot()
         cached = getattr(self, "_scorer", None)
         if cached is None or cached[0] is not snap:
             scorer = SentenceScorer(self.embedder, TermWeights([c.with_title for c in snap.chunks]),
@@ -169,8 +173,7 @@ class Engine:
         k = self.settings.k if k is None else k
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
-        self.store.read_manifest()  # no index: say so before loading the model
-        snap = self.retriever.snapshot()  # one generation for the rewrite, ranking and answer
+        snap = self.snapshot()  # one generation for the rewrite, ranking and answer
         answerer = self.answerer(snap)
         query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
         pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval import Chunk, Passage, QueryError
 from retrieval.answer import is_bridge_question, prefer_typed, unmentioned_names
@@ -353,3 +355,20 @@ def test_a_second_source_is_shown_only_when_it_answers_about_as_well():
     bridge = ExtractiveAnswerer._pick(cands, np.array([2.0, 2.0 - CLOSE_MARGIN * 2]),
                                       bridge=True)
     assert [c.text for c in bridge] == ["Best.", "Other source."]
+
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéüł", min_size=3, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(corpus=st.lists(_WORDS, min_size=1, max_size=30), asked=st.data())
+def test_a_question_naming_only_corpus_words_mentions_them_all(corpus, asked):
+    """Whatever the words, capitalised or accented, names taken from the corpus are never
+    reported as unmentioned, and what is reported is a word of the question."""
+    weights = TermWeights([" ".join(corpus)])
+    names = asked.draw(st.lists(st.sampled_from(corpus), min_size=1, max_size=4))
+    question = "What about " + " ".join(w.capitalize() for w in names) + "?"
+    assert unmentioned_names(question, weights) == []
+    other = asked.draw(_WORDS).capitalize()
+    found = unmentioned_names(f"Did {names[0].capitalize()} meet {other}?", weights)
+    assert set(found) <= {other}

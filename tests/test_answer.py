@@ -148,6 +148,31 @@ def test_bridge_question_answers_from_the_second_hop(bridge_engine):
     _check_citations(bridge_engine, answer)
 
 
+@pytest.mark.parametrize("hop_support, answered", [(0.9, True), (0.1, False)])
+def test_a_weak_two_part_question_stands_on_a_well_supported_second_hop(bridge_engine,
+                                                                        hop_support, answered):
+    """Support over the whole question is split between its two parts: below the threshold,
+    the answer stands when the second hop's own support reaches it, else the articles don't
+    say."""
+    from retrieval.answer import ExtractiveAnswerer
+
+    question = "What kind of storm hit the island whose prime minister toured China in 2025?"
+    pool, scored = bridge_engine._ranked(question, 20, ["visit.txt", "trade.txt"])
+    weak = dataclasses.replace(scored, support=0.1)
+
+    def hop(query):
+        found, second = bridge_engine._ranked(query, 20, ["storm.txt"])
+        return found, dataclasses.replace(second, support=hop_support)
+
+    answerer = ExtractiveAnswerer(bridge_engine.scorer(), abstain_below=0.5)
+    answer = answerer.answer(question, pool, weak, hop=hop)
+    assert answer.abstained is not answered
+    assert ("hurricane" in answer.text) is answered
+    if answered:
+        assert [c.doc for c in answer.citations] == ["visit.txt", "storm.txt"]
+    assert answerer.answer(question, pool, weak).abstained  # no hop: nothing to stand on
+
+
 def test_bridge_names_prefer_places_when_the_question_asks_through_one():
     from retrieval.answer import bridge_names
 

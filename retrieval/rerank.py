@@ -65,7 +65,7 @@ _NUMBER_NOUNS = ["number", "value", "total", "amount", "volume", "percentage", "
                  "capacity", "length", "size", "population", "cost", "price", "budget",
                  "distance", "height"]
 
-QuestionType = str  # "person" | "date" | "number" | "place" | "other"
+QuestionType = str  # "person" | "date" | "number" | "place" | "city" | "country" | "other"
 _AUXILIARIES = frozenset("did does do will would can could should may might must has have had"
                          .split())
 

@@ -16,6 +16,7 @@ import numpy as np
 from .lexicon import Lexicon, lexicon
 from .places import place_kind, without_possessive
 from .rerank import (
+    PLACE_NOUN_KINDS,
     TYPE_MATCH,
     Candidate,
     Scored,
@@ -284,8 +285,6 @@ def hop_query(question: str, sentence: str, bridge: Sequence[str]) -> str:
 
 _BRIDGE_HEAD = re.compile(r"\bthe (?:[\w-]+ ){0,3}?([\w-]+) (?:whose|that|which|who|whom)\b",
                           re.IGNORECASE)
-_HEAD_KINDS = {**dict.fromkeys("country nation island state republic kingdom".split(), "country"),
-               **dict.fromkeys("city town capital port".split(), "city")}
 
 
 def bridge_names(question: str, sentence: str, rarity: Callable[[str], float],
@@ -296,7 +295,7 @@ def bridge_names(question: str, sentence: str, rarity: Callable[[str], float],
     asked = set(keyword_tokens(question))
     found = [n for n in names(sentence) if not set(keyword_tokens(n)) & asked]
     head = _BRIDGE_HEAD.search(question)
-    kind = _HEAD_KINDS.get(head.group(1).lower()) if head else None
+    kind = PLACE_NOUN_KINDS.get(head.group(1).lower()) if head else None
     if kind:
         found = [n for n in found if place_kind(n) == kind] or found
     return sorted(found, key=rarity, reverse=True)[:n_names]

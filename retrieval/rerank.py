@@ -54,12 +54,14 @@ _PERSON_NOUNS_WORDS_TEXT = (
     "governor"
 )
 _PERSON_NOUNS = _PERSON_NOUNS_WORDS_TEXT.split()
-_PLACE_NOUNS_WORDS_TEXT = (
-    "city country nation town island port capital region state province place"
-)
-_PLACE_NOUNS = _PLACE_NOUNS_WORDS_TEXT.split()
-_CITY_NOUNS = ["city", "town", "capital", "port"]
-_COUNTRY_NOUNS = ["country", "nation", "island", "state", "republic", "kingdom"]
+# Nouns naming the kind of place asked for, as places.place_kind names it: "which city …",
+# "the island whose …" (answer.bridge_names).
+PLACE_NOUN_KINDS = {**dict.fromkeys("city town capital port".split(), "city"),
+                    **dict.fromkeys("country nation island state republic kingdom".split(),
+                                    "country")}
+_CITY_NOUNS = [noun for noun, kind in PLACE_NOUN_KINDS.items() if kind == "city"]
+_COUNTRY_NOUNS = [noun for noun, kind in PLACE_NOUN_KINDS.items() if kind == "country"]
+_PLACE_NOUNS = ["region", "province", "place"]  # any place: in / at …, or a GeoNames name
 _DATE_NOUNS = ["date", "year", "month", "decade", "day"]
 _NUMBER_NOUNS = ["number", "value", "total", "amount", "volume", "percentage", "share", "figure",
                  "capacity", "length", "size", "population", "cost", "price", "budget",

@@ -125,8 +125,8 @@ def _gazetteer() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def preload() -> None:
-    """Read GeoNames' countries, capitals and cities now rather than on first use."""
-    capitals()
+    """Read GeoNames' countries, capitals and cities now rather than on first use (the
+    gazetteer reads ``capitals`` too)."""
     _gazetteer()
 
 

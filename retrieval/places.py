@@ -88,10 +88,7 @@ def _capital_at(text: str, words: list[re.Match[str]], i: int) -> tuple[int, str
         span = words[i: i + n]
         if any(text[a.end(): b.start()] != " " for a, b in pairwise(span)):
             continue
-        last = span[-1].group(0)
-        possessive = _POSSESSIVE.search(last)
-        end = span[-1].end() - (len(possessive.group(0)) if possessive else 0)
-        name = text[span[0].start(): end]
+        name = without_possessive(text[span[0].start(): span[-1].end()])
         if name in capitals():
             return n, name
     return None

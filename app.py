@@ -19,7 +19,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
-from retrieval.answer import Answer
+from retrieval.answer import Answer, Citation
 from retrieval.config import set_offline_environment
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
@@ -201,8 +201,8 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int) -> None:
         st.markdown(answer_markdown(answer.text))
         if answer.citations:
             st.markdown("**Sources**")
-        for c in answer.citations:
-            source_card(snap, c.passage, f"{turn}-cite-{c.n}", n=c.n, paragraph=c.paragraph,
+        for c, key in zip(answer.citations, citation_keys(answer.citations, turn), strict=True):
+            source_card(snap, c.passage, key, n=c.n, paragraph=c.paragraph,
                         quote=c.quote, quote_range=(c.quote_start, c.quote_end))
         cited = {c.passage.chunk.id for c in answer.citations}
         rest = [p for p in answer.passages if p.chunk.id not in cited]
@@ -210,6 +210,16 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int) -> None:
         with st.expander(f"Other retrieved passages ({len(rest)})"):
             for i, passage in enumerate(rest):
                 source_card(snap, passage, f"{turn}-other-{i}", query=answer.query)
+
+
+def citation_keys(citations: list[Citation], turn: int) -> list[str]:
+    """A key per citation card, unique even when one answer cites a passage twice ("[1] … [1]")."""
+    seen: dict[int, int] = {}
+    keys = []
+    for c in citations:
+        seen[c.n] = seen.get(c.n, -1) + 1
+        keys.append(f"{turn}-cite-{c.n}-{seen[c.n]}")
+    return keys
 
 
 def history_for(turns: list[dict]) -> list[Answer]:
@@ -230,7 +240,8 @@ def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
             st.markdown(escape_markdown(turn["question"]))
         with st.chat_message("assistant"):
             if turn.get("answer") is not None:
-                render_answer(snap, turn["answer"], i)
+                # one turn that cannot be drawn must not take the question box with it
+                guarded(render_answer, snap, turn["answer"], i)
             else:
                 show_error(turn["error"])
     question = st.chat_input("Ask a question about the articles")

@@ -182,6 +182,43 @@ def test_follow_up_passes_history_and_shows_rewritten_query(app_engine, monkeypa
         "**Not in the articles.**" if answer.abstained else answer.text[:20])
 
 
+def test_an_answer_citing_one_passage_twice_draws_both_and_keeps_the_chat(app_engine,
+                                                                         monkeypatch):
+    """"… [1] In particular, … [1]": two cards of one citation number, each with its own key."""
+    second = "Ships from Shanghai reach Chancay in about 23 days."
+
+    def make(engine, question):
+        first, other = cite(engine, "Chancay Lima", QUOTE), cite(engine, "Chancay", second)
+        return Answer(question, f"{QUOTE} [1] In particular, {second} [1]", False,
+                      [first, other], [first.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    assert not errors(at), errors(at)
+    cards = [b for b in bodies(at.chat_message[1]) if b.startswith("**\\[1\\]**")]
+    assert len(cards) == 2
+    at.chat_input[0].set_value("And how long from Shanghai?").run()   # the redraw holds too
+    assert_clean(at)
+    assert not errors(at), errors(at)
+    assert len(at.chat_message) == 4 and at.chat_input
+
+
+def test_a_turn_that_cannot_be_drawn_leaves_the_question_box(app_engine, monkeypatch):
+    import retrieval.render
+
+    fake_ask(monkeypatch, lambda engine, q: Answer(q, "Chancay.", False, [], [], query=q))
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    monkeypatch.setattr(retrieval.render, "answer_markdown",
+                        lambda text: (_ for _ in ()).throw(ValueError("broken turn")))
+    at.run()
+    assert_clean(at)
+    assert len(errors(at)) == 1 and "broken turn" in errors(at)[0]
+    assert at.chat_input
+
+
 def test_rewritten_query_and_notice_are_shown(app_engine, monkeypatch):
     def make(engine, question):
         c = cite(engine, "Shanghai Chancay days", "Ships from Shanghai reach Chancay in about "

@@ -9,6 +9,7 @@ blocked and fails the test.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -167,3 +168,59 @@ def test_malicious_document_runs_no_script_and_fetches_nothing(app_url, browser)
     assert not dialogs
     assert not outside, outside
     assert not [r for r in requests if "evil.example" in r]
+
+
+# Three questions of one conversation; the second leans on the first ("he": Zhao Bentang).
+CONVERSATION = (
+    QUESTION,
+    "What did he say about joint ventures?",
+    "What was the value of Vietnam-China bilateral trade in the first 11 months of 2024?",
+)
+
+
+def ask_in_page(page, question: str, turn: int):
+    """Type ``question``, wait until its answer is drawn; return the assistant message."""
+    box = page.get_by_placeholder("Ask a question about the articles")
+    box.wait_for(timeout=120_000)
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=stChatMessage]').length >= n",
+        arg=2 * turn + 2, timeout=180_000)
+    page.get_by_test_id("stChatMessage").nth(2 * turn + 1).get_by_text(
+        re.compile(r"^(Sources|Closest passages:)$")).wait_for(timeout=180_000)
+    settled(page)
+    return page.get_by_test_id("stChatMessage").nth(2 * turn + 1)
+
+
+def error_boxes(page) -> list[str]:
+    boxes = page.locator("[data-testid=stAlertContentError], [data-testid=stException]")
+    return [box.inner_text() for box in boxes.all()]
+
+
+def test_a_conversation_with_a_follow_up_opens_every_cited_source(app_url, browser, tmp_path):
+    context, outside, dialogs = browser
+    page = context.new_page()
+    page.goto(app_url)
+    opened = 0
+    for turn, question in enumerate(CONVERSATION):
+        assistant = ask_in_page(page, question, turn)
+        assert not error_boxes(page), (question, error_boxes(page))
+        cards = assistant.locator(f"[class*='st-key-card-{turn}-cite-']")
+        for card in cards.all():
+            card.get_by_text("Open in context").click()
+            card.get_by_text("⟵ cited").wait_for(timeout=30_000)
+            assert card.locator(".stMarkdownColoredBackground").count() >= 1
+            opened += 1
+        if turn == 1:
+            assert "Follow-up searched as:" in assistant.inner_text()
+        assert len(page.get_by_test_id("stChatMessage").all()) == 2 * turn + 2
+    assert opened >= len(CONVERSATION)       # every answer cited at least one source
+    settled(page)
+    assert not error_boxes(page), error_boxes(page)
+    page.set_viewport_size({"width": 1400, "height": 5000})   # the whole conversation
+    page.wait_for_timeout(1000)
+    page.get_by_test_id("stChatMessage").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "conversation.png"))
+    print(f"screenshot: {tmp_path / 'conversation.png'}")
+    assert not outside and not dialogs

@@ -2,8 +2,14 @@
 
 A paragraph is a blank-line-separated block, numbered from 0 exactly as
 ``[p.strip() for p in re.split(r'\\n\\s*\\n', text) if p.strip()]`` numbers them.
-Each keeps its character span in the decoded text, the title of the article it
+Each keeps its character span in the document's stored text, the title of the article it
 belongs to and whether it is site boilerplate (kept for numbering, not indexed).
+
+The stored text is the file's own text for ``.txt`` and ``.jsonl``; for the other formats it
+is the plain text read out of them (web.py, markdown_text.py, pdf.py, office.py), one block
+per paragraph, so that paragraph numbers and offsets point into it exactly as for ``.txt``.
+The file's content decides how it is read, not only its suffix: a PDF named ``.txt`` is read
+as a PDF.
 """
 
 from __future__ import annotations
@@ -13,12 +19,20 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import SourceError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf", ".docx")
+_TEXT_KINDS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
+               ".htm": "html", ".jsonl": "jsonl", ".pdf": "pdf", ".docx": "docx"}
+# Binary formats that are not documents, by their first bytes, for a message naming them.
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls); save it as .docx"),
+)
 _PARA_SEP = re.compile(r"\n\s*\n")
 _CONTINUE = re.compile(r"continue reading\s*[:\-–—]?\s*(.+)", re.IGNORECASE | re.DOTALL)
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
@@ -54,6 +68,16 @@ class Paragraph:
     title: str
     title_number: int
     boilerplate: bool = False
+    # PDFs only: the page the paragraph starts on and its place on that page, both from 1
+    page: int | None = None
+    page_para: int | None = None
+
+    @property
+    def locator(self) -> str:
+        """How a citation names the paragraph: "p. 3 ¶ 2" in a PDF, "¶ 14" elsewhere."""
+        if self.page is not None and self.page_para is not None:
+            return f"p. {self.page} ¶ {self.page_para}"
+        return f"¶ {self.number}"
 
 
 @dataclass
@@ -64,6 +88,8 @@ class Document:
     source: str
     text: str
     paragraphs: list[Paragraph] = field(default_factory=list)
+    # what the file says about itself: title, author, date, site, url (web pages, PDF, DOCX)
+    meta: dict[str, str] = field(default_factory=dict)
 
     @property
     def titles(self) -> list[str]:
@@ -78,12 +104,45 @@ class SourceFile:
     sha256: str
     encoding: str
     documents: list[Document]
+    kind: str = "text"
+    # read, but with a caveat the user should see, e.g. a web page read without its main text
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
 class LoadResult:
     files: list[SourceFile]
     problems: list[str]
+    # the file names behind ``problems``, each with its message
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def notices(self) -> list[str]:
+        return [n for f in self.files for n in f.notices]
+
+
+@dataclass
+class Extracted:
+    """Plain text read out of a file: one block per paragraph, blocks split by blank lines."""
+
+    text: str
+    pages: list[int] | None = None    # per paragraph, for formats with pages
+    starts: list[int] | None = None   # paragraphs that begin an article (headings)
+    meta: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+
+def join_blocks(blocks: list[str]) -> tuple[str, list[int]]:
+    """Blocks as paragraphs of one text, and the indices of the blocks kept (non-empty ones).
+
+    A block's own blank lines are closed up so that it stays one paragraph."""
+    kept, out = [], []
+    for i, block in enumerate(blocks):
+        block = _PARA_SEP.sub("\n", block).strip()
+        if block:
+            kept.append(i)
+            out.append(block)
+    return "\n\n".join(out), kept
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -151,11 +210,14 @@ def _article_starts(texts: list[str], boiler: list[bool]) -> list[int]:
     return sorted(starts)
 
 
-def build_paragraphs(doc: str, text: str) -> list[Paragraph]:
+def build_paragraphs(doc: str, text: str, pages: list[int] | None = None,
+                     starts: list[int] | None = None) -> list[Paragraph]:
+    """Numbered paragraphs of ``text``; ``pages`` gives each one's page, ``starts`` the
+    paragraphs that begin an article (by default: the first, and "Continue reading" rules)."""
     spans = split_paragraphs(text)
     texts = [text[s:e] for s, e in spans]
     boiler = [is_boilerplate(t) for t in texts]
-    starts = _article_starts(texts, boiler) or [0]
+    starts = sorted(starts) if starts else _article_starts(texts, boiler) or [0]
     paragraphs: list[Paragraph] = []
     current = starts[0]
     next_start = 1
@@ -166,7 +228,18 @@ def build_paragraphs(doc: str, text: str) -> list[Paragraph]:
         title_number = current if current <= i else starts[0]
         title = " ".join(texts[title_number].lstrip("#").split())
         paragraphs.append(Paragraph(doc, i, s, e, texts[i], title, title_number, boiler[i]))
-    return paragraphs
+    return _number_pages(paragraphs, pages) if pages else paragraphs
+
+
+def _number_pages(paragraphs: list[Paragraph], pages: list[int]) -> list[Paragraph]:
+    if len(pages) != len(paragraphs):
+        raise ValueError(f"{len(pages)} page numbers for {len(paragraphs)} paragraphs")
+    out, on_page, last = [], 0, None
+    for para, page in zip(paragraphs, pages):
+        on_page = on_page + 1 if page == last else 1
+        last = page
+        out.append(replace(para, page=page, page_para=on_page))
+    return out
 
 
 def decode(data: bytes, name: str) -> tuple[str, str]:
@@ -286,24 +359,85 @@ def read_source(path: Path, max_bytes: int) -> SourceFile:
             f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit; split "
             "the file or raise RETRIEVAL_MAX_FILE_MB"
         )
-    data = path.read_bytes()
-    text, encoding = decode(data, name)
-    if suffix in (".html", ".htm"):
-        text = html_to_text(text)
-    _check_paragraph_count(name, text, suffix)
-    if suffix == ".jsonl":
+    return read_data(name, path.read_bytes())
+
+
+def sniff(name: str, data: bytes) -> tuple[str, list[str]]:
+    """The format to read ``data`` as, from its content first and its suffix second, and a
+    notice when the two disagree. Raises SourceError for content no format here can read."""
+    suffix = Path(name).suffix.lower()
+    by_suffix = _TEXT_KINDS.get(suffix, "text")
+    if b"%PDF-" in data[:1024]:
+        kind = "pdf"
+    elif data.startswith(b"PK\x03\x04"):
+        if by_suffix != "docx" and b"word/" not in data[:65536]:
+            raise SourceError(f"{name}: is a ZIP archive, not a document; unzip it and add "
+                              "the files inside")
+        kind = "docx"
+    elif by_suffix == "pdf":
+        raise SourceError(f"{name}: is not a PDF (it has no %PDF- header); export it again "
+                          "as PDF")
+    elif by_suffix == "docx":
+        raise SourceError(f"{name}: is not a DOCX (it is not a ZIP package); save it again "
+                          "from a word processor as .docx")
+    else:
+        for magic, what in _MAGIC:
+            if data.startswith(magic):
+                fix = "" if "save it" in what else "; add text, HTML, Markdown, PDF or DOCX files"
+                raise SourceError(f"{name}: is {what}, not text{fix}")
+        return by_suffix, []
+    if kind != by_suffix:
+        return kind, [f"{name}: holds a {kind.upper()} despite its {suffix or 'missing'} "
+                      f"suffix; read as {kind.upper()}"]
+    return kind, []
+
+
+def read_data(name: str, data: bytes) -> SourceFile:
+    """Read a file's bytes as its content says. Raises SourceError naming the file and fix."""
+    kind, notices = sniff(name, data)
+    encoding = kind
+    if kind in ("text", "markdown", "html", "jsonl"):
+        text, encoding = decode(data, name)
+    if kind == "jsonl":
+        _check_paragraph_count(name, text, ".jsonl")
         documents = _documents_from_jsonl(name, text)
     else:
-        documents = [Document(name, name, text, build_paragraphs(name, text))]
+        extracted = _extract(kind, name, data if kind in ("pdf", "docx") else text)
+        notices += extracted.notices
+        _check_paragraph_count(name, extracted.text, "")
+        paragraphs = build_paragraphs(name, extracted.text, extracted.pages, extracted.starts)
+        documents = [Document(name, name, extracted.text, paragraphs, extracted.meta)]
     documents = [d for d in documents if any(not p.boilerplate for p in d.paragraphs)]
     if not documents:
         what = "is empty" if not data.strip() else "has no extractable text"
         raise SourceError(f"{name}: {what}; add text to it or remove it from the folder")
-    return SourceFile(name, sha256_bytes(data), encoding, documents)
+    return SourceFile(name, sha256_bytes(data), encoding, documents, kind, notices)
+
+
+def _extract(kind: str, name: str, content: str | bytes) -> Extracted:
+    if kind == "html":
+        from .web import read_html
+
+        return read_html(name, str(content))
+    if kind == "markdown":
+        from .markdown_text import read_markdown
+
+        return read_markdown(str(content))
+    if kind == "pdf":
+        from .pdf import read_pdf
+
+        return read_pdf(name, bytes(content))  # type: ignore[arg-type]
+    if kind == "docx":
+        from .office import read_docx
+
+        return read_docx(name, bytes(content))  # type: ignore[arg-type]
+    return Extracted(str(content))
 
 
 def list_sources(folder: Path) -> list[Path]:
-    """Visible regular files directly inside ``folder``, sorted by name."""
+    """Visible regular files directly inside ``folder``, sorted by name. Sub-folders are not
+    read: a browser's "save page" puts a page's images, scripts and frames in one beside it
+    (``<page>_files/``), and none of that is article text."""
     if not folder.is_dir():
         raise SourceError(f"source folder {folder} does not exist; create it or pass --source DIR")
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -311,12 +445,14 @@ def list_sources(folder: Path) -> list[Path]:
 
 def load_folder(folder: Path, max_bytes: int = 20_000_000) -> LoadResult:
     """Read every file of a folder; files that cannot be read become problems, not errors."""
-    files, problems = [], []
+    result = LoadResult([], [])
     for path in list_sources(folder):
         try:
-            files.append(read_source(path, max_bytes))
+            result.files.append(read_source(path, max_bytes))
         except SourceError as err:
-            problems.append(str(err))
+            result.failed[path.name] = str(err)
         except OSError as err:
-            problems.append(f"{path.name}: cannot be read ({err.strerror}); check its permissions")
-    return LoadResult(files, problems)
+            result.failed[path.name] = (f"{path.name}: cannot be read ({err.strerror}); check "
+                                        "its permissions")
+    result.problems = list(result.failed.values())
+    return result

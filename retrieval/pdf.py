@@ -1,0 +1,252 @@
+"""PDF text by page (pypdf), with its paragraphs rebuilt from the layout.
+
+A PDF holds lines placed on pages, not paragraphs. A paragraph ends where the gap to the next
+line is wider than the page's line spacing, where the font size changes, where the next line is
+indented, or after a short line ending a sentence. Lines ending in a hyphen are joined without
+it; a paragraph cut by a page break is joined with its end on the next page. Lines repeated at
+the top or bottom of most pages (running headers, footers, page numbers) are dropped. Each
+paragraph keeps the page it starts on.
+
+Limits, each named in its error: pages per file, decompressed bytes per stream (a
+decompression bomb stops there) and characters of text per file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from itertools import pairwise
+
+from .errors import SourceError
+from .load import Extracted, join_blocks
+
+MAX_PAGES = 2_000
+MAX_STREAM_BYTES = 16_000_000   # decompressed, per stream; pypdf's own default is 75 MB
+MAX_TEXT_CHARS = 10_000_000     # of text per file
+_EDGE_LINES = 2                 # lines at the top and at the bottom that may be running heads
+_SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]$")
+_PAGE_NUMBER = re.compile(r"^(page\s*)?[-–—(]?\s*\d+\s*[-–—)]?(\s*(of|/)\s*\d+)?$", re.I)
+_DIGITS = re.compile(r"\d+")
+_WORD = re.compile(r"\w+(?:-\w+)*")
+
+
+@dataclass
+class _Line:
+    x: float
+    y: float
+    size: float
+    text: str
+
+
+def read_pdf(name: str, data: bytes) -> Extracted:
+    import pypdf
+    from pypdf.errors import LimitReachedError
+
+    limits = {f"{kind}_maximum_output_length": MAX_STREAM_BYTES
+              for kind in ("zlib", "lzw", "run_length", "jbig2", "brotli")}
+    try:
+        with pypdf.apply_configuration(**limits, maximum_declared_stream_length=MAX_STREAM_BYTES,
+                                       array_based_stream_maximum_output_length=MAX_STREAM_BYTES):
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            _unlock(name, reader)
+            count = len(reader.pages)
+            if count > MAX_PAGES:
+                raise SourceError(f"{name}: {count:,} pages is over the {MAX_PAGES:,}-page limit "
+                                  "for one PDF; split the file into smaller ones")
+            pages = _read_pages(name, reader)
+            meta = _metadata(reader)
+    except SourceError:
+        raise
+    except LimitReachedError:
+        raise SourceError(
+            f"{name}: a compressed part expands past the {MAX_STREAM_BYTES / 1e6:.0f} MB limit "
+            "per stream (a decompression bomb?); the file was not read") from None
+    except MemoryError:
+        raise SourceError(f"{name}: ran out of memory reading this PDF; split the file or "
+                          "export it again") from None
+    except Exception as err:  # pypdf raises many kinds of errors on a damaged file
+        raise SourceError(f"{name}: cannot be read as a PDF ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:80]}); export it again as PDF") from None
+    return _assemble(name, pages, meta)
+
+
+def _unlock(name: str, reader) -> None:
+    """An encrypted PDF opens only when its user password is empty (a permissions lock)."""
+    if not reader.is_encrypted:
+        return
+    try:
+        unlocked = reader.decrypt("")
+    except Exception:  # e.g. pypdf's DependencyError for AES without a crypto library
+        unlocked = 0
+    if not unlocked:
+        raise SourceError(f"{name}: is password-protected; save a copy without the password "
+                          "and add that instead")
+
+
+def _read_pages(name: str, reader) -> list[list[_Line]]:
+    pages, chars = [], 0
+    for page in reader.pages:
+        lines = _page_lines(page)
+        chars += sum(len(line.text) for line in lines)
+        if chars > MAX_TEXT_CHARS:
+            raise SourceError(f"{name}: holds more than {MAX_TEXT_CHARS:,} characters of text, "
+                              "the limit for one PDF; split the file into smaller ones")
+        pages.append(lines)
+    return pages
+
+
+def _page_lines(page) -> list[_Line]:
+    """The page's text lines in reading order, each with where it starts and its font size."""
+    lines: list[_Line] = []
+    parts: list[str] = []
+    start: tuple[float, float, float] | None = None
+
+    def flush() -> None:
+        nonlocal parts, start
+        text = " ".join("".join(parts).split())
+        if text and start is not None:
+            lines.append(_Line(*start, text))
+        parts, start = [], None
+
+    def visit(text: str, cm, tm, font_dict, font_size) -> None:
+        nonlocal start
+        for k, piece in enumerate(text.split("\n")):
+            if k:
+                flush()
+            if piece.strip() and start is None:
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
+                start = (x, y, float(font_size or 0) * scale)
+            parts.append(piece)
+
+    page.extract_text(visitor_text=visit)
+    flush()
+    return lines
+
+
+def _metadata(reader) -> dict[str, str]:
+    info = reader.metadata or {}
+    meta = {}
+    for key, field in (("title", "/Title"), ("author", "/Author")):
+        value = info.get(field)
+        if isinstance(value, str) and value.strip():
+            meta[key] = " ".join(value.split())[:300]
+    created = info.get("/CreationDate")
+    match = re.match(r"D:(\d{4})(\d{2})?(\d{2})?", str(created or ""))
+    if match:
+        meta["date"] = "-".join(g for g in match.groups() if g)
+    return meta
+
+
+def _assemble(name: str, pages: list[list[_Line]], meta: dict[str, str]) -> Extracted:
+    if not any(pages):
+        raise SourceError(f"{name}: has no text layer (a scanned document?); run OCR on it, "
+                          "e.g. with ocrmypdf, and add the result")
+    running = _running_lines(pages)
+    words = _hyphenated_words(pages)
+    paragraphs: list[tuple[int, str]] = []   # (page, text)
+    for number, lines in enumerate(pages, start=1):
+        body = [line for line in lines if _key(line.text) not in running.get(_edge(lines, line), ())
+                and not (_edge(lines, line) and _PAGE_NUMBER.match(line.text))]
+        for k, text in enumerate(_rebuild(body, words)):
+            if k == 0 and paragraphs and _continues(paragraphs[-1][1], text):
+                page, before = paragraphs[-1]
+                paragraphs[-1] = (page, _join(before, text, words))
+            else:
+                paragraphs.append((number, text))
+    text, kept = join_blocks([t for _, t in paragraphs])
+    notices = []
+    empty = [str(n) for n, lines in enumerate(pages, start=1) if not lines]
+    if empty:
+        shown = ", ".join(empty[:10]) + (" …" if len(empty) > 10 else "")
+        notices.append(f"{name}: page{'s' if len(empty) > 1 else ''} {shown} of {len(pages)} "
+                       "have no text layer (scanned?) and were skipped; run OCR to read them")
+    return Extracted(text, pages=[paragraphs[i][0] for i in kept], meta=meta, notices=notices)
+
+
+def _key(text: str) -> str:
+    return _DIGITS.sub("#", " ".join(text.lower().split()))
+
+
+def _edge(lines: list[_Line], line: _Line) -> str:
+    """"top" or "bottom" for one of the page's outermost lines, "" otherwise."""
+    ys = sorted({round(x.y, 1) for x in lines}, reverse=True)
+    y = round(line.y, 1)
+    if y in ys[:_EDGE_LINES]:
+        return "top"
+    if y in ys[-_EDGE_LINES:]:
+        return "bottom"
+    return ""
+
+
+def _running_lines(pages: list[list[_Line]]) -> dict[str, set[str]]:
+    """Texts (digits masked) found at the top or bottom of most pages: headers and footers."""
+    with_text = [lines for lines in pages if lines]
+    if len(with_text) < 2:
+        return {}
+    counts: dict[tuple[str, str], int] = {}
+    for lines in with_text:
+        seen = {(_edge(lines, line), _key(line.text)) for line in lines if _edge(lines, line)}
+        for item in seen:
+            counts[item] = counts.get(item, 0) + 1
+    needed = max(2, math.ceil(0.6 * len(with_text)))
+    running: dict[str, set[str]] = {}
+    for (edge, key), n in counts.items():
+        if n >= needed:
+            running.setdefault(edge, set()).add(key)
+    return running
+
+
+def _rebuild(lines: list[_Line], words: set[str]) -> list[str]:
+    """Lines of one page joined into paragraphs."""
+    if not lines:
+        return []
+    gaps = [a.y - b.y for a, b in pairwise(lines) if 0 < a.y - b.y < 3 * max(a.size, 1)]
+    spacing = statistics.median(gaps) if gaps else None
+    left = min(line.x for line in lines)
+    longest = max(len(line.text) for line in lines)
+    paragraphs = [lines[0].text]
+    for prev, line in pairwise(lines):
+        gap = prev.y - line.y
+        ends_sentence = bool(_SENTENCE_END.search(prev.text))
+        new = (
+            gap <= 0 or (spacing is not None and gap > 1.3 * spacing)
+            or (spacing is None and gap > 1.6 * max(prev.size, 1))
+            or abs(line.size - prev.size) > 1.0
+            or (ends_sentence and line.x > left + max(line.size, 4))
+            or (ends_sentence and len(prev.text) < 0.7 * longest)
+        )
+        if new:
+            paragraphs.append(line.text)
+        else:
+            paragraphs[-1] = _join(paragraphs[-1], line.text, words)
+    return paragraphs
+
+
+def _continues(before: str, after: str) -> bool:
+    """A paragraph cut by a page break: no sentence end before it, lower case after it."""
+    return not _SENTENCE_END.search(before) and after[:1].islower()
+
+
+def _hyphenated_words(pages: list[list[_Line]]) -> set[str]:
+    """Words written with a hyphen inside a line somewhere in the file ("well-known")."""
+    return {w.lower() for lines in pages for line in lines for w in _WORD.findall(line.text)
+            if "-" in w}
+
+
+def _join(before: str, after: str, hyphenated: set[str]) -> str:
+    """Two lines of one paragraph; a hyphen at a line end is dropped unless the file writes
+    that word with a hyphen elsewhere."""
+    if before.endswith("\u00ad"):
+        return before[:-1] + after
+    if before.endswith("-") and len(before) > 1 and before[-2].isalpha() and after[:1].islower():
+        head = _WORD.findall(before[:-1])
+        tail = _WORD.findall(after)
+        if head and tail and f"{head[-1]}-{tail[0]}".lower() in hyphenated:
+            return before + after
+        return before[:-1] + after
+    return f"{before} {after}"

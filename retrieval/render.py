@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -24,22 +25,26 @@ _JOINER = "\u2060"  # WORD JOINER: invisible, breaks the autolink patterns
 _WWW = re.compile(r"www\.", re.IGNORECASE)
 _PARA_BREAK = re.compile(r"\n\s*\n")
 _MINIMAL = frozenset("\\`*_[]<>!|~#$:")
+_LINE_BREAKS = frozenset("\r\n\t\f\v\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def escape_markdown(text: str) -> str:
     """Text that Markdown renders exactly as written: every ASCII punctuation mark escaped.
 
-    Line breaks become spaces (a paragraph is shown as one block) and other control
-    characters are dropped.
+    Line breaks become spaces (a paragraph is shown as one block), every other kind of
+    space is kept (U+00A0, U+2009, U+3000: ``isprintable()`` is False for them) and other
+    control characters are dropped.
     """
     out = []
     for ch in _break_autolinks(str(text)):
         if ch in _PUNCT:
             out.append("\\" + ch)
-        elif ch in "\r\n\t\f\v":
+        elif ch in _LINE_BREAKS:
             out.append(" ")
-        elif ch.isprintable() or ch in (" ", _JOINER):
+        elif ch.isprintable() or ch in (" ", _JOINER) or unicodedata.category(ch) == "Zs":
             out.append(ch)
+        elif ch.isspace():
+            out.append(" ")
     return "".join(out)
 
 
@@ -129,11 +134,12 @@ def highlight(text: str, quote: tuple[int, int] | None = None,
     """
     marks = [0] * len(text)       # 0 plain, 1 term, 2 quote, 3 term inside quote
     if quote:
-        for i in range(max(0, quote[0]), min(len(text), quote[1])):
+        for i in range(*_whole_words(text, *quote)):
             marks[i] = 2
     for start, end in terms:
-        for i in range(max(0, start), min(len(text), end)):
-            marks[i] |= 1
+        for i in range(*_whole_words(text, start, end)):
+            if start <= i < end or marks[i] < 2:   # inside the quote a term is only bold
+                marks[i] |= 1
     out, i = [], 0
     while i < len(text):
         j = i
@@ -142,6 +148,17 @@ def highlight(text: str, quote: tuple[int, int] | None = None,
         out.append((marks[i], _escape_block(text[i:j])))
         i = j
     return _join_quote_runs(out)
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start:end`` widened to the spaces around it: a highlight's padding would otherwise
+    split a word from its punctuation ("Port 's")."""
+    start, end = max(0, start), min(len(text), end)
+    while 0 < start < end and not text[start - 1].isspace():
+        start -= 1
+    while start < end < len(text) and not text[end].isspace():
+        end += 1
+    return start, end
 
 
 def _join_quote_runs(parts: list[tuple[int, str]]) -> str:

@@ -414,15 +414,15 @@ def assert_no_html(at: AppTest) -> list[str]:
 
 def test_malicious_document_renders_as_inert_text(app_engine, monkeypatch):
     corpus = app_engine.settings.source_dir
-    (corpus / "evil.md").write_text(MALICIOUS)
+    (corpus / "evil.txt").write_text(MALICIOUS)
     app_engine.update_index()
 
     def make(engine, question):
         passages = engine.search("llama wool Bolivia", k=5)
-        evil = next(p for p in passages if p.doc == "evil.md")
+        evil = next(p for p in passages if p.doc == "evil.txt")
         quote = next(s for s in evil.text.split("\n\n") if "<script>" in s)
         start = evil.chunk.start + evil.text.index(quote)
-        para = next(p for p in engine.store.load().paragraphs["evil.md"].values()
+        para = next(p for p in engine.store.load().paragraphs["evil.txt"].values()
                     if p.start <= start < p.end)
         c = Citation(1, evil, para.number, quote, start, start + len(quote))
         return Answer(question, "See <script>alert(1)</script> [x](javascript:1) [1].", False,
@@ -434,7 +434,7 @@ def test_malicious_document_renders_as_inert_text(app_engine, monkeypatch):
     assert_clean(at)
     shown = assert_no_html(at)
     assert any("\\<script\\>" in b for b in shown)          # shown as text, not dropped
-    assert any("evil\\.md" in b for b in shown)
+    assert any("evil\\.txt" in b for b in shown)
 
     at.sidebar.radio(key="page").set_value("Search").run()
     at.text_input(key="search_query").set_value("llama wool").run()

@@ -52,10 +52,10 @@ def app_url(seed_engine, tmp_path_factory):
     corpus, index = base / "corpus", base / "index"
     shutil.copytree(seed_engine.source_dir, corpus)
     shutil.copytree(seed_engine.settings.index_dir, index)
-    (corpus / "evil.md").write_text(MALICIOUS, encoding="utf-8")
+    (corpus / "evil.txt").write_text(MALICIOUS, encoding="utf-8")
     report = Engine(Settings(source_dir=corpus, index_dir=index),
                     embedder=seed_engine.embedder).update_index()
-    assert report.added == ["evil.md"] and report.unchanged
+    assert report.added == ["evil.txt"] and report.unchanged
     env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index)}
     with streamlit_app(env, base / "streamlit.log") as (url, _):
         yield url

@@ -113,3 +113,25 @@ def test_deep_link_round_trip():
     assert parse_highlight("120-180") == (120, 180)
     for bad in (None, "", "x-1", "5-2", "12", "-3-4"):
         assert parse_highlight(bad) is None
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2009", "\u202f", "\u2003", "\u3000", "\u1680"])
+def test_every_kind_of_space_is_kept(space):
+    """U+00A0 between words is not printable for str.isprintable(): it had been dropped,
+    gluing "Cuba is" into "Cubais"."""
+    text = f"Cuba{space}is the first country in{space}Latin America"
+    assert escape_markdown(text) == text
+    shown = passage_markdown(text).replace(space, " ")
+    assert shown == "Cuba is the first country in Latin America"
+
+
+def test_line_and_paragraph_separators_become_spaces():
+    assert escape_markdown("one\u2028two\u2029three\x85four") == "one two three four"
+
+
+def test_a_highlight_keeps_a_word_with_its_punctuation():
+    md = passage_markdown("The Port's berth (Chancay) opened.", query="port chancay")
+    assert ":blue-background[The]" not in md
+    assert ":blue-background[Port\\'s]" in md and ":blue-background[\\(Chancay\\)]" in md
+    md = passage_markdown("It rose 5%. Then it fell.", quote="It rose 5")
+    assert md.startswith(":orange-background[It rose 5\\%\\.] Then")

@@ -77,9 +77,15 @@ def _unlock(name: str, reader) -> None:
     """An encrypted PDF opens only when its user password is empty (a permissions lock)."""
     if not reader.is_encrypted:
         return
+    from pypdf.errors import DependencyError
+
     try:
         unlocked = reader.decrypt("")
-    except Exception:  # e.g. pypdf's DependencyError for AES without a crypto library
+    except DependencyError:
+        raise SourceError(f"{name}: is AES-encrypted, which needs the cryptography package to "
+                          "open; `pip install cryptography`, or save a copy without encryption"
+                          ) from None
+    except Exception:
         unlocked = 0
     if not unlocked:
         raise SourceError(f"{name}: is password-protected; save a copy without the password "

@@ -1,8 +1,16 @@
 """Follow-up questions: rewrite a question from the earlier turns, without an LLM.
 
-"and what about Vietnam?" after "How many students from Peru study in China?" becomes
-"How many students from Vietnam study in China?"; "when did he visit?" after a question about
-Xi Jinping carries "Xi Jinping" over. A question that stands on its own is left alone.
+A follow-up is rewritten from the last question that stood on its own, never from an earlier
+rewrite, and at most once:
+
+- "and what about Vietnam?" after "How many students from Peru study in China?" becomes
+  "How many students from Vietnam study in China?";
+- "When did he visit?" after a question about Zhao Bentang becomes "When did Zhao Bentang
+  visit?" (after "Who …?", the person the answer names); "When did it open?" after "Which
+  port …?" becomes "When did Chancay Port open?" when the answer names it;
+- a short or pronoun question that no name resolves gets the earlier question's names and
+  words appended, deduplicated and capped;
+- a question that stands on its own (or holds no word at all, e.g. only emoji) is left alone.
 """
 
 from __future__ import annotations
@@ -18,29 +26,39 @@ if TYPE_CHECKING:
 
 Turn = tuple[str, "Answer | None"]
 
-_PRONOUN_WORDS = ("he she it they him her his hers its their theirs them this these those there "
-                  "former latter")
-_PRONOUNS = frozenset(_PRONOUN_WORDS.split())
+_PERSON = frozenset("he she him his her hers".split())
+_THING = frozenset("it its they them their theirs this these those there former latter".split())
+_PRONOUNS = _PERSON | _THING
+_POSSESSIVE = frozenset("his hers its their theirs".split())
 _WHAT_ABOUT = re.compile(
-    r"^\s*(?:and|but|also|so)?\s*(?:what|how)\s+about\s+(?P<topic>.+?)\s*[?.!]*\s*$"
-    r"|^\s*(?:and|but|also)\s+(?:in|for|with|of)?\s*(?P<topic2>.+?)\s*[?.!]*\s*$",
-    re.IGNORECASE,
-)
+    r"^\s*(?:and|but|also|so)?\s*(?:what|how)\s+about\s+(?P<topic>.+?)\s*[?.!]*\s*$",
+    re.IGNORECASE)
+_AND_TOPIC = re.compile(  # "and in Vietnam?", "but for Peru?": a bare topic, no verb
+    r"^\s*(?:and|but|also)\s+(?:in|for|with|of)?\s*(?P<topic>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
 _ENTITY = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’-]*)*")
 _LEADING_WORDS = ("what which who whom whose when where why how and but also so according in on "
-                  "at did does do is are was were")
+                  "at did does do is are was were the a an it he she they this that these those")
 _LEADING_WH = frozenset(_LEADING_WORDS.split())
-SHORT_QUESTION = 3  # content words: a question this short leans on the earlier turns
+_QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
+_NOT_NAMES = frozenset(
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
+_DEMONYM = re.compile(r"(?:ican|ean|ian|ese|ish)$")   # "Latin American", "Vietnamese"
+_ASKS_FOR_NAME = re.compile(r"^\s*(?:and\s+)?(?:who|whom|which)\b", re.IGNORECASE)
+SHORT_QUESTION = 3       # content words: a question this short leans on the earlier turns
+MAX_TOPIC_WORDS = 4      # "and in X?": longer, it is a question of its own
+MAX_CARRIED_WORDS = 12   # what a rewrite may append
+MAX_BASE_CHARS = 300     # a longer earlier question lends its names and words, not its text
 
 
 def _entities(text: str) -> list[str]:
-    """Capitalised names, skipping a capitalised first word that is a question word."""
+    """Capitalised names, without a leading question word, article or month."""
     found = []
     for match in _ENTITY.finditer(text):
         words = match.group(0).split()
         while words and words[0].lower() in _LEADING_WH:
             words = words[1:]
-        if words:
+        if words and not (len(words) == 1 and words[0] in _NOT_NAMES):
             found.append(" ".join(words))
     return list(dict.fromkeys(found))
 
@@ -54,22 +72,51 @@ def _turn(item: Turn | Answer | str) -> Turn:
     return str(getattr(item, "question", "")), item
 
 
-def _previous_query(history: Sequence[Turn | Answer | str]) -> tuple[str, Answer | None]:
-    question, answer = _turn(history[-1])
-    if answer is not None and getattr(answer, "query", ""):
-        return answer.query, answer
-    return question, answer
+def _has_words(text: str) -> bool:
+    return re.search(r"\w", text) is not None
+
+
+def _base_turn(history: Sequence[Turn | Answer | str]) -> tuple[str, Answer | None]:
+    """The last question that stood on its own, with its answer.
+
+    When every turn held is a follow-up, the newest one's searched query stands for it.
+    """
+    turns = [_turn(item) for item in history]
+    for question, answer in reversed(turns):
+        if _has_words(question) and not getattr(answer, "rewritten", False):
+            return question, answer
+    question, answer = turns[-1]
+    return (getattr(answer, "query", "") or question), answer
+
+
+def _topic(question: str) -> str | None:
+    """The X of "what about X?" or "and in X?", else None."""
+    match = _WHAT_ABOUT.match(question)
+    if match:
+        return match.group("topic").strip()
+    match = _AND_TOPIC.match(question)
+    if match:
+        words = match.group("topic").split()
+        if len(words) <= MAX_TOPIC_WORDS and not _QUESTION_WORDS & {w.lower() for w in words} \
+                and not _PRONOUNS & {w.lower() for w in words}:
+            return match.group("topic").strip()
+    return None
+
+
+def _pronouns(question: str) -> list[re.Match[str]]:
+    return [m for m in re.finditer(r"[\w'’]+", question) if m.group(0).lower() in _PRONOUNS]
 
 
 def needs_context(question: str) -> bool:
     """Whether a question leans on earlier turns: pronouns, "what about …", or very short."""
-    if _WHAT_ABOUT.match(question):
+    if not _has_words(question):
+        return False
+    if _topic(question) is not None:
         return True
-    pronoun = next((m for m in re.finditer(r"[\w'’]+", question)
-                    if m.group(0).lower() in _PRONOUNS), None)
-    if pronoun is not None:
+    pronouns = _pronouns(question)
+    if pronouns:
         # "When did China open its …": the pronoun refers to a name said before it
-        return not _entities(question[:pronoun.start()])
+        return not _entities(question[:pronouns[0].start()])
     return len(keyword_tokens(question)) <= SHORT_QUESTION and not _entities(question)
 
 
@@ -78,19 +125,30 @@ def rewrite_query(question: str, history: Sequence[Turn | Answer | str] | None,
     """The query to search for ``question`` given earlier turns, and whether it was rewritten.
 
     ``rarity`` scores a name (e.g. by inverse document frequency): "what about X?" replaces
-    the previous question's rarest name, the one most specific to it; without it, the last.
+    the earlier question's rarest name, the one most specific to it, and a pronoun stands for
+    the rarest name that fits it; without it, the last.
     """
     if not history or not needs_context(question):
         return question, False
-    previous, answer = _previous_query(history)
-    match = _WHAT_ABOUT.match(question)
-    if match:
-        topic = (match.group("topic") or match.group("topic2") or "").strip()
-        return _swap_topic(previous, topic, rarity), True
-    carried = _carry_over(question, previous, answer)
-    if not carried:
-        return question, False
-    return f"{question.rstrip()} {carried}".strip(), True
+    base, answer = _base_turn(history)
+    topic = _topic(question)
+    if topic is not None:
+        if len(base) <= MAX_BASE_CHARS:
+            return _swap_topic(base, topic, rarity), True
+        return _appended(topic, base, answer), True
+    pronouns = _pronouns(question)
+    person = [m for m in pronouns if m.group(0).lower() in _PERSON]
+    if person:
+        referent = _person(base, answer, rarity)
+        if referent:
+            return _replaced(question, person, referent), True
+    things = [m for m in pronouns if m.group(0).lower() in _THING - {"there"}]
+    if things:
+        referent = _named_in_answer(base, answer, need_shared_word=True)
+        if referent:
+            return _replaced(question, things, referent), True
+    query = _appended(question, base, answer)
+    return query, query != question
 
 
 def _swap_topic(previous: str, topic: str,
@@ -104,17 +162,76 @@ def _swap_topic(previous: str, topic: str,
     return f"{previous.rstrip(' ?')} {topic}?"
 
 
-def _carry_over(question: str, previous: str, answer: Answer | None) -> str:
-    """Names and content words of the previous turn that the new question lacks."""
+def _could_be_person(name: str) -> bool:
+    from .places import place_kind
+
+    words = name.split()
+    return not (any(w in _NOT_NAMES for w in words) or re.search(r"\w['’]s\b", name)
+                or _DEMONYM.search(words[-1]) or place_kind(name)
+                or any(place_kind(w) for w in words))
+
+
+def _answer_sentence(answer: Answer | None) -> str:
+    if answer is None or getattr(answer, "abstained", True):
+        return ""
+    citations = getattr(answer, "citations", None) or []
+    if citations:
+        return citations[0].quote
+    return str(getattr(answer, "text", "")).split("[")[0]
+
+
+def _person(base: str, answer: Answer | None, rarity: Callable[[str], float] | None) -> str:
+    """Whom "he" or "she" stands for: after "Who …?" the person the answer names (the name
+    sharing most words with the question), else the earlier question's rarest person name."""
+    named = _named_in_answer(base, answer, need_shared_word=False, fits=_could_be_person)
+    if named:
+        return named
+    names = [n for n in _entities(base) if _could_be_person(n)]
+    if not names:
+        return ""
+    return max(reversed(names), key=rarity) if rarity else names[-1]
+
+
+def _named_in_answer(base: str, answer: Answer | None, need_shared_word: bool,
+                     fits: Callable[[str], bool] = bool) -> str:
+    """After "Who/Which …?", the name of the answer's sentence sharing most words with the
+    question ("Which port …?" -> "Chancay Port"); "" if none (or none shares a word)."""
+    if not _ASKS_FOR_NAME.match(base):
+        return ""
+    asked = set(keyword_tokens(base))
+    named = [n for n in _entities(_answer_sentence(answer)) if n not in base and fits(n)]
+    if not named:
+        return ""
+    best = max(reversed(named), key=lambda n: len(asked & set(keyword_tokens(n))))
+    return best if best and (asked & set(keyword_tokens(best)) or not need_shared_word) else ""
+
+
+def _replaced(question: str, pronouns: list[re.Match[str]], name: str) -> str:
+    """``question`` with each pronoun replaced by ``name`` ("his" by "name's")."""
+    out, at = [], 0
+    for match in pronouns:
+        word = match.group(0).lower()
+        out += [question[at:match.start()], f"{name}'s" if word in _POSSESSIVE else name]
+        at = match.end()
+    return "".join([*out, question[at:]])
+
+
+def _appended(question: str, base: str, answer: Answer | None) -> str:
+    """``question`` plus the names and words of ``base`` it lacks, each once, capped."""
     have = set(keyword_tokens(question))
-    names = _entities(previous)
-    if answer is not None and not getattr(answer, "abstained", True) and \
-            re.match(r"\s*who\b", previous, re.IGNORECASE):
-        names += _entities(answer.text.split("[")[0])[:2]
-    words = [w for w in re.findall(r"[\w'’-]+", previous)
-             if keyword_tokens(w) and keyword_tokens(w)[0] not in have]
+    names = _entities(base)
+    if _ASKS_FOR_NAME.match(base):
+        names += _entities(_answer_sentence(answer))[:2]
     wanted = [n for n in dict.fromkeys(names) if not set(keyword_tokens(n)) <= have]
-    if wanted and len(keyword_tokens(question)) > SHORT_QUESTION:
-        return " ".join(wanted)
-    extra = [w for w in words if not any(w in n.split() for n in wanted)]
-    return " ".join([*wanted, *extra])
+    carried: list[str] = []
+    seen = set(have)
+    for word in [w for n in wanted for w in n.split()] + re.findall(r"[\w'’-]+", base):
+        tokens = keyword_tokens(word)
+        if tokens and tokens[0] not in seen:
+            seen.add(tokens[0])
+            carried.append(word)
+        if len(carried) >= MAX_CARRIED_WORDS:
+            break
+    if len(keyword_tokens(question)) > SHORT_QUESTION and wanted:
+        carried = [w for w in carried if any(w in n.split() for n in wanted)]
+    return " ".join([question.rstrip(), *carried]).strip()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from retrieval.conversation import needs_context, rewrite_query
+from types import SimpleNamespace
+
+from retrieval.conversation import MAX_CARRIED_WORDS, needs_context, rewrite_query
 
 
 def test_standalone_question_is_left_alone():
@@ -21,12 +23,61 @@ def test_what_about_replaces_the_most_specific_name():
     assert "Vietnam" in query and "students" in query
 
 
-def test_pronoun_question_carries_the_names_over():
-    query, rewritten = rewrite_query("When did he visit?",
-                                     [("What did Xi Jinping say in Lima?", None)])
-    assert rewritten
-    assert query.startswith("When did he visit?")
-    assert "Xi Jinping" in query and "Lima" in query
+def test_a_pronoun_becomes_the_person_it_stands_for():
+    history = [("What did Xi Jinping say in Lima?", None)]
+    assert rewrite_query("When did he visit?", history) == ("When did Xi Jinping visit?", True)
+    assert rewrite_query("What was his message?", history) == (
+        "What was Xi Jinping's message?", True)
+    # a month, a possessive name, a demonym or a place is not whom "he" stands for
+    zhao = ("In the June 2020 People's Daily Online interview with Zhao Bentang, to how many "
+            "Latin American countries had China provided anti-pandemic materials?")
+    assert rewrite_query("What did he say about joint ventures?", [(zhao, None)]) == (
+        "What did Zhao Bentang say about joint ventures?", True)
+
+
+def answered(question: str, quote: str, **fields) -> SimpleNamespace:
+    """An answer as the rewriter reads it: its question, cited sentence and flags."""
+    return SimpleNamespace(question=question, text=quote + " [1]", abstained=False,
+                           citations=[SimpleNamespace(quote=quote)],
+                           **{"rewritten": False, "query": question, **fields})
+
+
+def test_after_who_the_pronoun_is_the_person_the_answer_names():
+    """It had appended the old question's keywords and answered with the same sentence."""
+    first = answered("Which Lao president was due to visit China after Diaz-Canel's trip?",
+                     "China is receiving visits from Nguyen Phu Trong and Lao President "
+                     "Thongloun Sisoulith in the coming week.")
+    assert rewrite_query("When did he visit?", [first]) == (
+        "When did Lao President Thongloun Sisoulith visit?", True)
+
+
+def test_rewrites_start_from_the_last_real_question_not_from_a_rewrite():
+    real = answered("How many students from Peru study in China?", "About 9,000 students.")
+    follow = answered("And how many teachers?", "Not said.", rewritten=True,
+                      query="And how many teachers? Peru students study China")
+    query, rewritten = rewrite_query("and what about Vietnam?", [real, follow],
+                                     rarity={"Peru": 5.0, "China": 1.0}.get)
+    assert rewritten and query == "How many students from Vietnam study in China?"
+
+
+def test_a_question_that_stands_alone_carries_nothing_over():
+    history = [answered("What was the value of Vietnam-China bilateral trade in 2024?",
+                        "Trade reached 185.6 billion USD.")]
+    for question in ("and how many Vietnamese students study in China?",
+                     "And which port did China build in Peru?"):
+        assert rewrite_query(question, history) == (question, False)
+
+
+def test_no_word_no_rewrite_and_a_rewrite_is_capped():
+    long_question = "Which trade port " * 700 + "opened north of Lima?"
+    history = [(long_question, None)]
+    assert rewrite_query("🚢🚢?", history) == ("🚢🚢?", False)
+    query, rewritten = rewrite_query("why?", history)
+    assert rewritten and query.startswith("why? ")
+    words = query.split()[1:]
+    assert len(words) <= MAX_CARRIED_WORDS and len(set(words)) == len(words)
+    query, _ = rewrite_query("what about Chancay?", history)
+    assert len(query) < 200 and query.count("trade") == 1
 
 
 def test_history_may_hold_answers_and_uses_their_rewritten_query(fake_engine):
@@ -47,3 +98,15 @@ def test_needs_context():
     assert needs_context("when did she arrive?")
     assert needs_context("why?")
     assert not needs_context("When did China open its first high-speed railway?")
+    assert not needs_context("🙂")
+
+
+def test_after_which_it_is_the_thing_the_answer_names():
+    first = answered("Which port opened north of Lima?",
+                     "While in Peru, Xi opened the Chancay Port, about 48 miles north of Lima.")
+    assert rewrite_query("And when did it open?", [first]) == (
+        "And when did Chancay Port open?", True)
+    # no name in the answer shares a word with the question: the question's words are added
+    other = answered("Which port opened north of Lima?", "Xi was in Peru.")
+    query, rewritten = rewrite_query("And when did it open?", [other])
+    assert rewritten and query.startswith("And when did it open? ") and "port" in query

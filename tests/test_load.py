@@ -142,3 +142,65 @@ def test_crlf_and_nbsp_offsets(tmp_path):
     doc = read_source(path, 10**6).documents[0]
     assert [p.text for p in doc.paragraphs] == eval_numbering(text)
     assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)
+
+
+MARKDOWN = """# Harbor of **Valdoria**
+
+The port of *Valdoria* opened in 2024. See [the report](https://example.org/r) and
+![a crane](crane.png).
+
+## Cranes
+
+- Three cranes from `Korea`
+- Two piers
+
+> Ships arrive
+> weekly.
+
+```python
+print("hello")
+
+x = 1
+```
+
+| Year | Ships |
+|------|-------|
+| 2024 | 12 |
+
+# Second article
+
+Body **two**.
+"""
+
+
+def test_markdown_is_indexed_as_the_text_it_shows(tmp_path):
+    path = tmp_path / "harbor.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    source = read_source(path, 10**6)
+    doc = source.documents[0]
+    assert source.kind == "markdown"
+    assert [(p.text, p.title) for p in doc.paragraphs] == [
+        ("Harbor of Valdoria", "Harbor of Valdoria"),
+        ("The port of Valdoria opened in 2024. See the report and a crane.",
+         "Harbor of Valdoria"),
+        ("Cranes", "Harbor of Valdoria"),
+        ("Three cranes from Korea", "Harbor of Valdoria"),
+        ("Two piers", "Harbor of Valdoria"),
+        ("Ships arrive weekly.", "Harbor of Valdoria"),
+        ('print("hello")\nx = 1', "Harbor of Valdoria"),
+        ("Year | Ships", "Harbor of Valdoria"),
+        ("2024 | 12", "Harbor of Valdoria"),
+        ("Second article", "Second article"),
+        ("Body two.", "Second article"),
+    ]
+    for markup in ("#", "**", "](", "```", "> ", "|---"):
+        assert markup not in doc.text
+    assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)
+
+
+def test_markdown_without_a_heading_takes_its_first_paragraph_as_title(tmp_path):
+    path = tmp_path / "note.markdown"
+    path.write_text("Port *news*\n\nShips arrive weekly.\n", encoding="utf-8")
+    doc = read_source(path, 10**6).documents[0]
+    assert [(p.text, p.title) for p in doc.paragraphs] == [
+        ("Port news", "Port news"), ("Ships arrive weekly.", "Port news")]

@@ -24,6 +24,7 @@ from retrieval.config import set_offline_environment
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
 from retrieval.render import (
+    absolute_link,
     answer_markdown,
     deep_link,
     escape_markdown,
@@ -131,11 +132,15 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
     return True
 
 
+def link_base() -> str:
+    """Where links point: RETRIEVAL_PUBLIC_URL (the address readers use, e.g. behind a
+    proxy), else the page's own URL."""
+    return (os.environ.get("RETRIEVAL_PUBLIC_URL") or st.context.url
+            or "http://localhost:8501/")
+
+
 def full_link(query_string: str) -> str:
-    base = (st.context.url or "http://localhost:8501/").split("?")[0].split("#")[0]
-    if base.count("/") == 2:          # "http://host:port": the page is the root path
-        base += "/"
-    return base + query_string
+    return absolute_link(link_base(), query_string) or query_string
 
 
 def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | None = None,
@@ -405,7 +410,7 @@ def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, lis
 
 def export_section() -> None:
     answers = history_for(st.session_state.turns)
-    markdown = conversation_markdown(answers)
+    markdown = conversation_markdown(answers, base_url=link_base())
     st.session_state.export_markdown = markdown
     st.download_button("Export conversation (Markdown)", markdown, file_name="conversation.md",
                        mime="text/markdown", disabled=not answers, on_click="ignore")

@@ -207,3 +207,13 @@ def parse_highlight(value: str | None) -> tuple[int, int] | None:
     if not (sep and start.isdigit() and end.isdigit()) or int(end) <= int(start):
         return None
     return int(start), int(end)
+
+
+def absolute_link(base_url: str, query: str) -> str:
+    """``query`` (``?doc=…``) on the page at ``base_url``; "" unless that is http(s)."""
+    base = base_url.split("?")[0].split("#")[0].strip()
+    if not re.match(r"https?://[^\s/]+", base, re.IGNORECASE) or any(c in base for c in "<> "):
+        return ""
+    if base.count("/") == 2:          # "http://host:port": the page is the root path
+        base += "/"
+    return base + query

@@ -343,8 +343,10 @@ def test_upload_of_a_bad_type_is_refused(app_engine):
     at = run_app()
     at.sidebar.file_uploader[0].set_value(("run.sh", b"rm -rf /\n", "text/plain")).run()
     assert_clean(at)
+    from retrieval.corpus import ALLOWED_SUFFIXES
+
     assert errors(at.sidebar) == [
-        "run.sh: file type .sh is not accepted; upload .txt, .md, .html, .jsonl files"]
+        f"run.sh: file type .sh is not accepted; upload {', '.join(ALLOWED_SUFFIXES)} files"]
     assert not (app_engine.settings.source_dir / "run.sh").exists()
 
 
@@ -372,8 +374,23 @@ def test_export_holds_questions_answers_and_citations(app_engine, monkeypatch):
     assert "## 1. Which port opened north of Lima?" in exported
     assert "Chancay \\[1\\]." in exported
     assert "ports.txt" in exported and f"> {QUOTE}" in exported
-    assert "?doc=ports.txt&para=" in exported
+    assert "<http://localhost:8501/?doc=ports.txt&para=" in exported   # a link to follow
     assert not at.sidebar.download_button[0].proto.disabled
+
+
+def test_export_links_use_the_public_url_setting(app_engine, monkeypatch):
+    def make(engine, question):
+        c = cite(engine, "Chancay Lima", QUOTE)
+        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    monkeypatch.setenv("RETRIEVAL_PUBLIC_URL", "https://news.example.org/ask/")
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    assert "<https://news.example.org/ask/?doc=ports.txt&para=" in at.session_state.export_markdown
+    context = next(e for e in at.chat_message[1].expander if e.label == "Open in context")
+    assert context.code[0].value.startswith("https://news.example.org/ask/?doc=ports.txt&para=")
 
 
 def test_corrupt_index_is_one_error_line(app_engine):

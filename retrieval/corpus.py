@@ -1,23 +1,29 @@
-"""Safe upload of files into the corpus folder.
+"""Safe upload of files into the corpus folder, and their removal.
 
 Whatever name a browser sends (``../../x.txt``, ``/etc/passwd.txt``, ``a\\x00b.txt``, a
 thousand characters), the file lands directly inside the corpus folder under a plain name,
-never replaces a different file unless asked to, and is written atomically.
+never replaces a different file unless asked to, and is written atomically. It is read first,
+as the index will read it: a file the index would skip (a bad JSONL line, a binary ``.txt``,
+a scanned PDF) is refused and never saved. A removed file is moved into the folder's hidden
+``.removed/`` folder, which the loader does not read, so that nothing is lost.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from .errors import SourceError
+from .load import SUPPORTED_SUFFIXES, read_data
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".jsonl")
+ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES
+REMOVED_DIR = ".removed"
 MAX_NAME_BYTES = 120          # well under the 255-byte limit of common file systems
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 _RUNS = re.compile(r"[_ ]{2,}")
@@ -33,6 +39,9 @@ class SavedFile:
     path: Path
     status: Status
     size: int
+    kind: str = "text"
+    # caveats of the read, e.g. a web page read without its main text
+    notices: list[str] = field(default_factory=list)
 
 
 def safe_name(name: str) -> str:
@@ -82,7 +91,8 @@ def save_upload(folder: Path | str, name: str, data: bytes, max_bytes: int,
     """Write ``data`` into ``folder`` under ``safe_name(name)``.
 
     An identical file already there is left alone (status "unchanged"); a different one is
-    replaced only when ``overwrite`` is true, otherwise SourceError says how to proceed.
+    replaced only when ``overwrite`` is true, otherwise SourceError says how to proceed. A file
+    with no indexable text raises SourceError and nothing is written.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -98,16 +108,38 @@ def save_upload(folder: Path | str, name: str, data: bytes, max_bytes: int,
         raise SourceError(f"{clean}: a non-file of that name is in the corpus folder; "
                           "rename the upload")
     existed = target.exists()
-    if existed:
-        if target.read_bytes() == data:
-            return SavedFile(clean, target, "unchanged", len(data))
-        if not overwrite:
-            raise SourceError(
-                f"{clean} is already in the corpus with different content; rename the file "
-                "or choose to replace existing files"
-            )
+    if existed and target.read_bytes() == data:
+        return SavedFile(clean, target, "unchanged", len(data))
+    source = read_data(clean, data)  # raises, naming the problem, before anything is written
+    if existed and not overwrite:
+        raise SourceError(
+            f"{clean} is already in the corpus with different content; rename the file "
+            "or choose to replace existing files"
+        )
     _write_atomically(target, data, replace=existed)
-    return SavedFile(clean, target, "replaced" if existed else "added", len(data))
+    return SavedFile(clean, target, "replaced" if existed else "added", len(data),
+                     source.kind, source.notices)
+
+
+def remove_document(folder: Path | str, name: str) -> Path:
+    """Take the file ``name`` out of the corpus: it moves into ``folder/.removed/`` (stamped
+    with the time, never replacing an earlier removal) and the next index update drops it.
+    Returns where it went."""
+    folder = Path(folder)
+    target = folder / name
+    if (not name or name != Path(name).name or name.startswith(".")
+            or target.resolve().parent != folder.resolve()):
+        raise SourceError(f"{_shown(name)}: not a file name of the corpus folder; pick a "
+                          "document from the list")
+    if target.is_symlink() or not target.is_file():
+        raise SourceError(f"{name}: is not in the corpus folder {folder}; refresh the list of "
+                          "documents")
+    bin_dir = folder / REMOVED_DIR
+    bin_dir.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    moved = bin_dir / f"{stamp}-{uuid.uuid4().hex[:6]}-{name}"
+    os.replace(target, moved)
+    return moved
 
 
 def _write_atomically(target: Path, data: bytes, replace: bool) -> None:

@@ -212,7 +212,8 @@ def _rebuild(lines: list[_Line], words: set[str]) -> list[str]:
     if not lines:
         return []
     gaps = [a.y - b.y for a, b in pairwise(lines) if 0 < a.y - b.y < 3 * max(a.size, 1)]
-    spacing = statistics.median(gaps) if gaps else None
+    # the page's line spacing; with too few lines to tell, the usual 1.2 times the font size
+    spacing = statistics.median(gaps) if len(gaps) >= 3 else None
     left = min(line.x for line in lines)
     longest = max(len(line.text) for line in lines)
     paragraphs = [lines[0].text]
@@ -221,7 +222,7 @@ def _rebuild(lines: list[_Line], words: set[str]) -> list[str]:
         ends_sentence = bool(_SENTENCE_END.search(prev.text))
         new = (
             gap <= 0 or (spacing is not None and gap > 1.3 * spacing)
-            or (spacing is None and gap > 1.6 * max(prev.size, 1))
+            or (spacing is None and gap > 1.5 * max(prev.size, 1))
             or abs(line.size - prev.size) > 1.0
             or (ends_sentence and line.x > left + max(line.size, 4))
             or (ends_sentence and len(prev.text) < 0.7 * longest)

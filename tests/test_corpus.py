@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from synthetic_docs import make_docx, make_pdf, typeset
 
 from retrieval import SourceError
-from retrieval.corpus import MAX_NAME_BYTES, safe_name, save_upload
-from retrieval.load import list_sources
+from retrieval.corpus import (
+    ALLOWED_SUFFIXES,
+    MAX_NAME_BYTES,
+    REMOVED_DIR,
+    remove_document,
+    safe_name,
+    save_upload,
+)
+from retrieval.load import list_sources, load_folder
 
 
 @pytest.mark.parametrize(
@@ -28,7 +36,7 @@ def test_safe_name_keeps_a_plain_name(sent, kept):
     assert safe_name(sent) == kept
 
 
-@pytest.mark.parametrize("sent", ["x.exe", "x.pdf", "README", "../../", "..", ".txt",
+@pytest.mark.parametrize("sent", ["x.exe", "x.doc", "README", "../../", "..", ".txt",
                                   "\x00\x00.md", "x.txt.sh", ""])
 def test_safe_name_refuses_with_one_line(sent):
     with pytest.raises(SourceError) as err:
@@ -113,3 +121,97 @@ def test_any_name_stays_inside_or_is_refused(tmp_path, name):
         assert len(saved.name.encode()) <= MAX_NAME_BYTES
         assert not saved.name.startswith(".")
     assert all(p.parent == folder for p in folder.rglob("*"))
+
+
+def test_every_readable_type_is_accepted():
+    assert set(ALLOWED_SUFFIXES) >= {".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"}
+    assert safe_name("Report.PDF") == "Report.pdf"
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("corpus.jsonl", b'{"_id": "a", "text": "Alpacas."}\nnot json\n', "line 2 is not a JSON"),
+    ("photo.txt", b"\x89PNG\r\n\x1a\n" + bytes(40), "is a PNG image"),
+    ("blob.txt", b"abc\x00def" * 10, "looks binary"),
+    ("scan.pdf", make_pdf([b"q 1 0 0 1 0 0 cm Q"]), "has no text layer"),
+    ("menu.html", b"<html><script>x()</script></html>", "no extractable text"),
+    ("fake.docx", b"Just text", "is not a DOCX"),
+])
+def test_rejected_upload_is_never_saved(tmp_path, name, data, reason):
+    with pytest.raises(SourceError, match=reason) as err:
+        save_upload(tmp_path, name, data, 10**6)
+    assert str(err.value).startswith(f"{name}: ") and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejected_replacement_keeps_the_old_file(tmp_path):
+    save_upload(tmp_path, "corpus.jsonl", b'{"_id": "a", "text": "Alpacas."}\n', 1000)
+    with pytest.raises(SourceError, match="line 1"):
+        save_upload(tmp_path, "corpus.jsonl", b"broken\n", 1000, overwrite=True)
+    assert (tmp_path / "corpus.jsonl").read_bytes() == b'{"_id": "a", "text": "Alpacas."}\n'
+
+
+def test_pdf_docx_and_a_pdf_named_txt_are_saved_with_their_kind(tmp_path):
+    pdf = make_pdf(typeset(["Harbor report", "Ships arrive weekly at Valdoria."]))
+    assert save_upload(tmp_path, "report.pdf", pdf, 10**6).kind == "pdf"
+    assert save_upload(tmp_path, "notes.docx", make_docx([("Title", "Notes")]), 10**6).kind \
+        == "docx"
+    renamed = save_upload(tmp_path, "renamed.txt", pdf, 10**6)
+    assert renamed.kind == "pdf"
+    assert renamed.notices == ["renamed.txt: holds a PDF despite its .txt suffix; read as PDF"]
+    assert sorted(f.name for f in load_folder(tmp_path).files) == [
+        "notes.docx", "renamed.txt", "report.pdf"]
+
+
+def test_upload_notice_of_a_page_without_main_text(tmp_path):
+    saved = save_upload(tmp_path, "menu.html",
+                        b"<html><body><ul><li>Harbor news</li><li>Ships</li></ul></body></html>",
+                        10**6)
+    assert saved.status == "added"
+    assert saved.notices and saved.notices[0].startswith("menu.html: no main article text")
+
+
+def test_removed_document_leaves_the_index_and_is_kept_aside(fake_engine):
+    folder = fake_engine.source_dir
+    before = (folder / "coffee.txt").read_bytes()
+    moved = remove_document(folder, "coffee.txt")
+    assert not (folder / "coffee.txt").exists()
+    assert moved.parent == folder / REMOVED_DIR and moved.read_bytes() == before
+    assert "coffee.txt" not in [p.name for p in list_sources(folder)]
+    assert fake_engine.status().deleted == ["coffee.txt"]
+    report = fake_engine.update_index()
+    assert report.deleted == ["coffee.txt"] and report.problems == []
+    assert fake_engine.status().fresh
+    assert "coffee.txt" not in fake_engine.snapshot().doc_names
+    # removing the same name again later keeps both removed copies
+    (folder / "coffee.txt").write_bytes(b"Coffee again\n\nMore coffee.\n")
+    remove_document(folder, "coffee.txt")
+    assert len(list((folder / REMOVED_DIR).iterdir())) == 2
+
+
+@pytest.mark.parametrize("name", ["../coffee.txt", "", ".hidden", "missing.txt", REMOVED_DIR,
+                                  "sub/coffee.txt"])
+def test_remove_refuses_what_is_not_a_corpus_file(fake_engine, name):
+    with pytest.raises(SourceError) as err:
+        remove_document(fake_engine.source_dir, name)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in list_sources(fake_engine.source_dir)) == [
+        "alpacas.txt", "coffee.txt", "ports.txt", "trains.md"]
+
+
+def test_uploaded_pdf_round_trips_with_page_numbers(fake_engine):
+    pages = typeset(["Harbor report", "The port of Valdoria opened in 2024 after long works.",
+                     "Chancay ships reach Valdoria in nine days from the north."],
+                    lines_per_page=2, footer="Page {page}")
+    save_upload(fake_engine.source_dir, "harbor.pdf", make_pdf(pages, compress=True), 10**6)
+    assert fake_engine.status().added == ["harbor.pdf"]
+    fake_engine.update_index()
+    snap = fake_engine.snapshot()
+    hit = next(p for p in fake_engine.search("Chancay ships Valdoria nine days", k=5)
+               if p.chunk.source == "harbor.pdf")
+    cited = [snap.paragraph("harbor.pdf", n)
+             for n in range(hit.chunk.para_start, hit.chunk.para_end + 1)]
+    assert [(p.locator, p.text) for p in cited if p is not None][-1] == (
+        "p. 2 ¶ 1", "Chancay ships reach Valdoria in nine days from the north.")
+    assert [p.locator for p in snap.context("harbor.pdf", 2)] == [
+        "p. 1 ¶ 1", "p. 1 ¶ 2", "p. 2 ¶ 1"]
+    assert "Page 2" not in hit.chunk.text

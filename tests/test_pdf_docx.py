@@ -172,7 +172,12 @@ def _read_in_child(path: Path) -> tuple[str, float]:
         "    print(f'read {len(doc.paragraphs)} paragraphs')\n"
         "except SourceError as err:\n"
         "    print(f'refused {err}')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM: this process's own peak. ru_maxrss would report the forking pytest's size
+        "status = Path('/proc/self/status')\n"
+        "hwm = [l for l in status.read_text().splitlines() if l.startswith('VmHWM:')]\n"
+        "kb = int(hwm[0].split()[1]) if hwm else "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(kb / 1024)\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                           text=True, timeout=300, cwd=ROOT, check=True)

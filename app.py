@@ -11,6 +11,7 @@ import gc
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from retrieval.retrieve import clean_query
 set_offline_environment()
 log = logging.getLogger("retrieval.app")
 ABSTAIN_TITLE = "Not in the articles."
+FILTER_HINT = " Clear “Only these documents” in the sidebar to search every document."
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,17 @@ def linked_paragraph(snap: IndexSnapshot) -> None:
 
 
 # ------------------------------------------------------------------ chat
-def render_answer(snap: IndexSnapshot, answer: Answer, turn: int) -> None:
+def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
+                  docs: list[str] | None = None) -> None:
+    """One answer; ``docs``: the document filter it was asked with."""
     if answer.rewritten and answer.query:
         st.caption("Follow-up searched as: " + escape_markdown(answer.query))
     if answer.notice:
         st.info(escape_markdown(answer.notice))
+    if answer.abstained and docs:
+        st.info(escape_markdown(f"Searched only {plural(len(docs), 'selected document')}: "
+                                + ", ".join(doc_labels(snap).get(d, d) for d in docs[:3])
+                                + (" …" if len(docs) > 3 else "") + "." + FILTER_HINT))
     if answer.abstained:
         st.markdown(f"**{ABSTAIN_TITLE}** " + answer_markdown(answer.text))
         st.markdown("Closest passages:")
@@ -246,7 +254,7 @@ def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
         with st.chat_message("assistant"):
             if turn.get("answer") is not None:
                 # one turn that cannot be drawn must not take the question box with it
-                guarded(render_answer, snap, turn["answer"], i)
+                guarded(render_answer, snap, turn["answer"], i, turn.get("docs"))
             else:
                 show_error(turn["error"])
     question = st.chat_input("Ask a question about the articles")
@@ -276,8 +284,9 @@ def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, 
             st.session_state.turns.append({"question": question, "error": one_line(err)})
             show_error(one_line(err))
             return
-        st.session_state.turns.append({"question": question, "answer": answer})
-        render_answer(snap, answer, i)
+        st.session_state.turns.append({"question": question, "answer": answer,
+                                       "docs": list(opts.docs)})
+        render_answer(snap, answer, i, opts.docs)
 
 
 # ------------------------------------------------------------------ search
@@ -289,11 +298,14 @@ def search_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
         st.caption("Passages are ranked by meaning and keywords; matched words are highlighted.")
         return
     passages = engine.search(query, k=opts.k, docs=opts.docs or None)
+    scope = f" in {plural(len(opts.docs), 'selected document')}" if opts.docs else ""
     if not passages:
-        st.info("No results.")
+        st.info(f"No results{scope}." + (FILTER_HINT if opts.docs else ""))
         return
-    scope = f" in {len(opts.docs)} selected documents" if opts.docs else ""
-    st.caption(f"{len(passages)} passages{scope}")
+    st.caption(f"{plural(len(passages), 'passage')}{scope}")
+    if all(not p.keyword for p in passages):
+        st.info("Weak matches: no passage holds a word of the search, so these are only the "
+                "closest in meaning and may not be about it. Try other words.")
     for passage in passages:
         source_card(snap, passage, f"search-{passage.rank}", query=query)
 
@@ -395,6 +407,36 @@ def llm_model(engine: Engine) -> Any:
     return True if os.environ.get("RETRIEVAL_LLM_MODEL") else None
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+_LABELS: dict[str, tuple[IndexSnapshot, dict[str, str]]] = {}
+
+
+def doc_labels(snap: IndexSnapshot) -> dict[str, str]:
+    """Each document's name -> what the filter shows: its article's title ("… and 3 more
+    articles" for a file of several), the file name added where two titles are the same."""
+    last = _LABELS.get("last")
+    if last is not None and last[0] is snap:
+        return last[1]
+    titles: dict[str, list[str]] = {name: [] for name in snap.doc_names}
+    for chunk in snap.chunks:
+        found = titles.setdefault(chunk.source, [])
+        if chunk.title and chunk.title not in found:
+            found.append(chunk.title)
+    labels = {}
+    for name, found in titles.items():
+        label = " ".join(found[0].split()) if found else name
+        if len(found) > 1:
+            label += f" and {plural(len(found) - 1, 'more article')}"
+        labels[name] = label
+    seen = Counter(labels.values())
+    labels = {n: label if seen[label] == 1 else f"{label} ({n})" for n, label in labels.items()}
+    _LABELS["last"] = (snap, labels)   # one assignment: sessions share it
+    return labels
+
+
 def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, list[str], bool]:
     st.subheader("Answers")
     has_llm = llm_model(engine) is not None
@@ -403,8 +445,12 @@ def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, lis
                     help=(f"LLM: {os.environ.get('RETRIEVAL_LLM_MODEL')}" if has_llm else
                           "Set RETRIEVAL_LLM_MODEL (and RETRIEVAL_LLM_BASE_URL) to use an LLM"))
     k = st.slider("Passages", 1, 30, min(engine.settings.k, 30), key="k")
-    names = snap.doc_names if snap is not None else []
-    docs = st.multiselect("Only these documents", names, key="docs")
+    labels = doc_labels(snap) if snap is not None else {}
+    if any(d not in labels for d in st.session_state.get("docs", [])):  # removed since
+        st.session_state.docs = [d for d in st.session_state.docs if d in labels]
+    docs = st.multiselect("Only these documents", sorted(labels, key=lambda d: labels[d].lower()),
+                          key="docs",
+                          format_func=lambda doc: labels.get(doc, doc))
     return k, docs, mode == "LLM" and has_llm
 
 

@@ -291,7 +291,49 @@ def test_search_with_a_document_filter(app_engine):
     assert_clean(at)
     headers = [b for b in bodies(at.main) if HEADER.match(b)]
     assert headers and {h.split(" · ")[1] for h in headers} == {"ports\\.txt"}
-    assert any("in 1 selected documents" in c.value for c in at.main.caption)
+    assert any(c.value.endswith("in 1 selected document") for c in at.main.caption)
+
+
+def test_the_document_filter_offers_article_titles(app_engine):
+    corpus = app_engine.settings.source_dir
+    (corpus / "000_a20fb98d03a282a8.txt").write_text(
+        "Coffee harvest in Vietnam\n\nA second report on the robusta harvest.\n")
+    app_engine.update_index()
+    at = run_app()
+    docs = at.sidebar.multiselect(key="docs")
+    assert docs.options == ["A new port for Peru", "Alpacas of the Andes",
+                            "Coffee harvest in Vietnam (000_a20fb98d03a282a8.txt)",
+                            "Coffee harvest in Vietnam (coffee.txt)", "Fast trains in China"]
+    docs.set_value(["ports.txt"]).run()
+    assert_clean(at)
+    assert at.sidebar.multiselect(key="docs").value == ["ports.txt"]
+
+
+def test_a_filtered_ask_that_finds_nothing_names_the_filter(app_engine, monkeypatch):
+    fake_ask(monkeypatch, lambda engine, q: Answer(q, "The articles don't say.", True, [],
+                                                   engine.search(q, k=2, docs=["ports.txt"]),
+                                                   query=q))
+    at = run_app()
+    at.sidebar.multiselect(key="docs").set_value(["ports.txt"]).run()
+    at.chat_input[0].set_value("How much does an alpaca weigh?").run()
+    assert_clean(at)
+    notes = [plain(i.value) for i in at.chat_message[1].info]
+    assert notes == ["Searched only 1 selected document: A new port for Peru. Clear “Only these "
+                     "documents” in the sidebar to search every document."]
+    at.sidebar.multiselect(key="docs").set_value([]).run()   # the note stays with its turn
+    assert [plain(i.value) for i in at.chat_message[1].info] == notes
+
+
+def test_a_search_matching_no_keyword_says_the_matches_are_weak(app_engine):
+    at = run_app()
+    at.sidebar.radio(key="page").set_value("Search").run()
+    at.text_input(key="search_query").set_value("xyzzy quantum flux").run()
+    assert_clean(at)
+    assert [b for b in bodies(at.main) if HEADER.match(b)]
+    assert any(i.value.startswith("Weak matches: no passage holds a word of the search")
+               for i in at.main.info)
+    at.text_input(key="search_query").set_value("coffee port").run()
+    assert not any("Weak matches" in i.value for i in at.main.info)
 
 
 # ---------------------------------------------------------------------------- deep links

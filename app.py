@@ -11,6 +11,7 @@ import gc
 import logging
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from retrieval.retrieve import clean_query
 set_offline_environment()
 log = logging.getLogger("retrieval.app")
 ABSTAIN_TITLE = "Not in the articles."
+_DONT_SAY = re.compile(r"^\s*the articles don['’]t say\s*[.:;,]?\s*", re.IGNORECASE)
 FILTER_HINT = " Clear “Only these documents” in the sidebar to search every document."
 
 
@@ -70,8 +72,10 @@ def one_line(err: BaseException) -> str:
         return f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
     if isinstance(err, RetrievalError):
         return " ".join(str(err).split())
-    text = " ".join(str(err).split())[:200]
-    return f"unexpected {type(err).__name__}: {text}; see the server log for details"
+    text = " ".join(str(err).split())[:200].rstrip(".")
+    return (f"unexpected {type(err).__name__}: {text}. The page hit a fault of its own, not "
+            "of your input: try again, or reload the page; if it keeps happening, rebuild "
+            "the index from the sidebar")
 
 
 def show_error(text: str) -> None:
@@ -193,6 +197,12 @@ def linked_paragraph(snap: IndexSnapshot) -> None:
 
 
 # ------------------------------------------------------------------ chat
+def abstention_body(text: str) -> str:
+    """The abstention without its own "The articles don't say", which the title says."""
+    rest = _DONT_SAY.sub("", text, count=1)
+    return rest[:1].upper() + rest[1:] if rest.strip() else text
+
+
 def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
                   docs: list[str] | None = None) -> None:
     """One answer; ``docs``: the document filter it was asked with."""
@@ -205,7 +215,7 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
                                 + ", ".join(doc_labels(snap).get(d, d) for d in docs[:3])
                                 + (" …" if len(docs) > 3 else "") + "." + FILTER_HINT))
     if answer.abstained:
-        st.markdown(f"**{ABSTAIN_TITLE}** " + answer_markdown(answer.text))
+        st.markdown(f"**{ABSTAIN_TITLE}** " + answer_markdown(abstention_body(answer.text)))
         st.markdown("Closest passages:")
         for i, passage in enumerate(answer.passages[:3]):
             source_card(snap, passage, f"{turn}-near-{i}")
@@ -311,9 +321,14 @@ def search_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
 
 
 # ------------------------------------------------------------------ sidebar
+PROGRESS_UNITS = {"embedding": "sentences", "writing": "steps"}  # what each stage counts
+
+
 def progress_callback(bar) -> Callable[[str, int, int], None]:
     def update(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=f"{stage}: {done}/{total}")
+        unit = PROGRESS_UNITS.get(stage, "")
+        bar.progress(min(1.0, done / max(total, 1)),
+                     text=f"{stage}: {done:,}/{total:,} {unit}".rstrip())
 
     return update
 
@@ -366,8 +381,25 @@ def index_status(engine: Engine) -> None:
         if st.button("Update index", type="primary"):
             update_index(engine, rebuild=False)
             st.rerun()
-    if st.button("Rebuild index", help="Discard the index and embed every file again"):
+    rebuild_button(engine)
+
+
+def rebuild_button(engine: Engine) -> None:
+    """"Rebuild index" asks first: it discards the index and embeds every file again."""
+    if not st.session_state.get("confirm_rebuild"):
+        if st.button("Rebuild index", help="Discard the index and embed every file again"):
+            st.session_state.confirm_rebuild = True
+            st.rerun()
+        return
+    st.warning("Rebuild the index? It is discarded and every file is embedded again, which "
+               "can take minutes on a large corpus.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, rebuild", type="primary"):
+        st.session_state.confirm_rebuild = False
         update_index(engine, rebuild=True)
+        st.rerun()
+    if no.button("Cancel"):
+        st.session_state.confirm_rebuild = False
         st.rerun()
 
 

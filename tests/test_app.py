@@ -252,7 +252,7 @@ def test_no_answer_says_so_and_shows_closest_passages(app_engine):
     at.chat_input[0].set_value("What is the population of the colonies on Mars?").run()
     assert_clean(at)
     assistant = at.chat_message[1]
-    assert assistant.markdown[0].value.startswith("**Not in the articles.**")
+    assert assistant.markdown[0].value.startswith("**Not in the articles.** Nothing in the ")
     assert at.session_state.turns[0]["answer"].abstained
     assert "Closest passages:" in bodies(assistant)
     cards = [b for b in bodies(assistant) if HEADER.match(b)]
@@ -522,10 +522,22 @@ def test_bad_setting_is_one_error_line(app_engine, monkeypatch):
     assert errors(at) == ["setting k: Value error, must be greater than 0. Currently, it is 0"]
 
 
-def test_rebuild_button_reindexes_with_progress(app_engine):
+def button(node, label: str):
+    return next(b for b in node.button if b.label == label)
+
+
+def test_rebuild_button_asks_first_then_reindexes_with_progress(app_engine):
     before = app_engine.store.read_manifest().generation
     at = run_app()
-    next(b for b in at.sidebar.button if b.label == "Rebuild index").click().run()
+    button(at.sidebar, "Rebuild index").click().run()
+    assert_clean(at)
+    assert any(w.value.startswith("Rebuild the index?") for w in at.sidebar.warning)
+    assert app_engine.store.read_manifest().generation == before
+    button(at.sidebar, "Cancel").click().run()
+    assert not any("Rebuild the index?" in w.value for w in at.sidebar.warning)
+    assert app_engine.store.read_manifest().generation == before
+    button(at.sidebar, "Rebuild index").click().run()
+    button(at.sidebar, "Yes, rebuild").click().run()
     assert_clean(at)
     assert any("indexed 4 chunks" in plain(s.value) for s in at.sidebar.success)
     assert app_engine.store.read_manifest().generation != before
@@ -547,3 +559,43 @@ def test_llm_mode_is_offered_only_when_configured(app_engine, monkeypatch):
     assert_clean(at)
     assert calls[-1] == {"question": "Which port opened?", "history": None, "k": 3,
                          "docs": ["ports.txt"], "llm": True}
+
+
+def test_rebuild_progress_names_what_it_counts(app_engine, monkeypatch):
+    """The bar counted sentences under the label of a status that counts chunks."""
+    def update_index(self, rebuild=False, progress=None):
+        progress("embedding", 1200, 5000)
+        raise RuntimeError("stopped here to read the bar")
+
+    monkeypatch.setattr(Engine, "update_index", update_index)
+    at = run_app()
+    button(at.sidebar, "Rebuild index").click().run()
+    button(at.sidebar, "Yes, rebuild").click().run()
+    bars = [el.proto.text for el in at.get("progress")]
+    assert bars == ["embedding: 1,200/5,000 sentences"]
+
+
+def test_an_unexpected_error_says_what_to_do_not_where_the_log_is(app_engine, monkeypatch):
+    def make(engine, question):
+        raise KeyError("chunk 7")
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened?").run()
+    assert_clean(at)
+    [line] = errors(at)
+    assert line.startswith("unexpected KeyError: 'chunk 7'. ")
+    assert "try again" in line and "server log" not in line
+
+
+def test_an_abstention_says_it_once(app_engine, monkeypatch):
+    text = ("The articles don't say: none of them mentions Hormuz, so nothing in them answers "
+            "“Where is Hormuz”. The closest passages are listed below.")
+    fake_ask(monkeypatch, lambda engine, q: Answer(q, text, True, [],
+                                                   engine.search(q, k=2), query=q))
+    at = run_app()
+    at.chat_input[0].set_value("Where is Hormuz?").run()
+    assert_clean(at)
+    shown = plain(at.chat_message[1].markdown[0].value)
+    assert shown.startswith("**Not in the articles.** None of them mentions Hormuz, so ")
+    assert "don't say" not in shown

@@ -20,6 +20,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import SourceError
@@ -402,9 +403,12 @@ def read_data(name: str, data: bytes) -> SourceFile:
         _check_paragraph_count(name, text, ".jsonl")
         documents = _documents_from_jsonl(name, text)
     else:
+        if kind in ("text", "markdown"):  # refused before a parser builds anything from it
+            _check_paragraph_count(name, text, "")
         extracted = _extract(kind, name, data if kind in ("pdf", "docx") else text)
         notices += extracted.notices
-        _check_paragraph_count(name, extracted.text, "")
+        if kind != "text":
+            _check_paragraph_count(name, extracted.text, "")
         paragraphs = build_paragraphs(name, extracted.text, extracted.pages, extracted.starts)
         documents = [Document(name, name, extracted.text, paragraphs, extracted.meta)]
     documents = [d for d in documents if any(not p.boilerplate for p in d.paragraphs)]
@@ -432,6 +436,41 @@ def _extract(kind: str, name: str, content: str | bytes) -> Extracted:
 
         return read_docx(name, bytes(content))  # type: ignore[arg-type]
     return Extracted(str(content))
+
+
+def source_metadata(path: Path) -> dict[str, str]:
+    """What a source file says about itself (title, author, date, site, url; the keys it has),
+    read again from the file, for a page showing a passage's source. Cached while the file's
+    size and mtime stay the same; {} for a file that is gone or unreadable."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return dict(_metadata_cached(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=256)
+def _metadata_cached(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    try:
+        data = Path(path).read_bytes()
+        kind, _ = sniff(Path(path).name, data)
+        if kind == "html":
+            from .web import html_metadata
+
+            meta = html_metadata(decode(data, path)[0])
+        elif kind == "pdf":
+            from .pdf import pdf_metadata
+
+            meta = pdf_metadata(data)
+        elif kind == "docx":
+            from .office import docx_metadata
+
+            meta = docx_metadata(data)
+        else:
+            meta = {}
+    except (SourceError, OSError):
+        return ()
+    return tuple(meta.items())
 
 
 def list_sources(folder: Path) -> list[Path]:

@@ -87,6 +87,17 @@ def _article_heads(blocks: list[str], heads: list[int]) -> list[int]:
     return kept
 
 
+def docx_metadata(data: bytes) -> dict[str, str]:
+    """Title, author and creation date from a DOCX's core properties; {} when unreadable."""
+    try:
+        _check_package("", data)
+        import docx
+
+        return _metadata(docx.Document(io.BytesIO(data)))
+    except Exception:  # metadata is a nicety: a file it fails on still shows its passages
+        return {}
+
+
 def _metadata(document) -> dict[str, str]:
     props = document.core_properties
     meta = {}

@@ -134,6 +134,19 @@ def _page_lines(page) -> list[_Line]:
     return lines
 
 
+def pdf_metadata(data: bytes) -> dict[str, str]:
+    """Title, author and date from a PDF's information dictionary; {} when it has none."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            return {}
+        return _metadata(reader)
+    except Exception:  # metadata is a nicety: a file it fails on still shows its passages
+        return {}
+
+
 def _metadata(reader) -> dict[str, str]:
     info = reader.metadata or {}
     meta = {}

@@ -41,6 +41,17 @@ def read_html(name: str, markup: str) -> Extracted:
     return Extracted(text, starts=[0], meta=meta)
 
 
+def html_metadata(markup: str) -> dict[str, str]:
+    """Title, author, date, site and url of a page, without extracting its text."""
+    from trafilatura import extract_metadata
+
+    try:
+        doc = extract_metadata(markup)
+    except Exception:  # metadata is a nicety: a page it fails on still shows its passages
+        doc = None
+    return _metadata(doc, markup)
+
+
 def _blocks(body) -> list[str]:
     """One block of text per paragraph, heading, list item, table row or quote."""
     blocks: list[str] = []

@@ -329,3 +329,24 @@ def test_folder_with_every_type_loads_each_with_its_reader(tmp_path):
     assert [(f.name, f.kind) for f in loaded.files] == [
         ("a.pdf", "pdf"), ("b.docx", "docx"), ("c.md", "markdown"), ("d.txt", "text")]
     assert list(loaded.failed) == ["e.pdf"] and loaded.problems == [loaded.failed["e.pdf"]]
+
+
+def test_source_metadata_of_pdf_and_docx(tmp_path):
+    from retrieval.load import source_metadata
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(report_pages()))))
+    writer.add_metadata({"/Title": "Harbor report 2024", "/Author": "Port Authority"})
+    writer.write(tmp_path / "r.pdf")
+    assert source_metadata(tmp_path / "r.pdf") == {"title": "Harbor report 2024",
+                                                     "author": "Port Authority"}
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Harbor notes"
+    document.core_properties.author = "A. Pilot"
+    document.add_paragraph("Ships arrive weekly.")
+    document.save(tmp_path / "n.docx")
+    meta = source_metadata(tmp_path / "n.docx")
+    assert meta["title"] == "Harbor notes" and meta["author"] == "A. Pilot"
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 nothing else")
+    assert source_metadata(tmp_path / "bad.pdf") == {}

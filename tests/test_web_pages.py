@@ -160,3 +160,16 @@ def test_folder_of_saved_pages_ignores_their_asset_folders(tmp_path):
     assert [f.name for f in loaded.files] == ["telescope.html"]
     assert loaded.problems == [] and loaded.notices == []
     assert "Buy now" not in loaded.files[0].documents[0].text
+
+
+def test_source_metadata_for_a_source_card(tmp_path):
+    from retrieval.load import source_metadata
+
+    _, meta, _, _ = EXPECTED["theguardian.com.academics.html"]
+    found = source_metadata(PAGES / "theguardian.com.academics.html")
+    assert {k: found.get(k) for k in meta} == meta
+    assert found["url"].startswith("http://www.theguardian.com/education/2020/jan/20/")
+    assert source_metadata(tmp_path / "gone.html") == {}
+    plain = tmp_path / "plain.txt"
+    plain.write_text("Title\n\nBody.\n", encoding="utf-8")
+    assert source_metadata(plain) == {}

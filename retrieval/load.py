@@ -15,6 +15,7 @@ as a PDF.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import json
 import re
@@ -49,6 +50,11 @@ _BOILERPLATE_EXACT = frozenset(
 _BOILERPLATE_PREFIXES = (
     "continue reading", "(web editor:", "web editor:", "(for the latest", "©", "copyright ©",
     "all rights reserved", "(editor:", "editor:", "subscribe to our newsletter",
+)
+# a picture's credit line, alone in its paragraph: "(Credit: Jane Roe / Grist)", "Photo: AFP"
+_CREDIT_PREFIXES = (
+    "credit:", "photo:", "photos:", "photo credit", "photograph:", "photograph by",
+    "image:", "image credit", "illustration:", "picture:",
 )
 _SOCIAL_NAMES = (
     "facebook", "twitter", "instagram", "youtube", "whatsapp", "linkedin", "telegram",
@@ -114,8 +120,10 @@ class SourceFile:
 class LoadResult:
     files: list[SourceFile]
     problems: list[str]
-    # the file names behind ``problems``, each with its message
+    # the file names behind ``problems``, each with its message and its content's sha256
+    # (a status can then tell a file that still fails from one edited since)
     failed: dict[str, str] = field(default_factory=dict)
+    failed_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def notices(self) -> list[str]:
@@ -176,11 +184,13 @@ def split_paragraphs(text: str) -> list[tuple[int, int]]:
 
 
 def is_boilerplate(text: str) -> bool:
-    """Share bars, "We Recommend" lists, "Continue reading" links, editor credits."""
+    """Share bars, "We Recommend" lists, "Continue reading" links, editor and photo credits."""
     lowered = " ".join(text.lower().split())
     if lowered.rstrip(":") in _BOILERPLATE_EXACT:
         return True
     if lowered.startswith(_BOILERPLATE_PREFIXES) or "(web editor:" in lowered:
+        return True
+    if len(lowered) < 120 and lowered.lstrip("([").startswith(_CREDIT_PREFIXES):
         return True
     return len(lowered) < 160 and sum(name in lowered for name in _SOCIAL_NAMES) >= 3
 
@@ -493,5 +503,9 @@ def load_folder(folder: Path, max_bytes: int = 20_000_000) -> LoadResult:
         except OSError as err:
             result.failed[path.name] = (f"{path.name}: cannot be read ({err.strerror}); check "
                                         "its permissions")
+        else:
+            continue
+        with contextlib.suppress(OSError):
+            result.failed_sha256[path.name] = sha256_file(path)
     result.problems = list(result.failed.values())
     return result

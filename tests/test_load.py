@@ -61,6 +61,11 @@ def test_title_named_by_a_later_continue_line_starts_a_new_article():
     ("Continue reading Some article", True),
     ("(For the latest China news, Please follow People's Daily)(Web editor: Bianji, Hongyu)", True),
     ("© 2023 Example News – All Right Reserved.", True),
+    ("(Credit: Clayton Aldern / Grist)", True),
+    ("Photo: Xinhua", True),
+    ("Photograph by Ed Marshall", True),
+    ("Photo: the harbor at dawn, when the first ships of the season arrive from the south and "
+     "the cranes start work on the new quay of Valdoria.", False),
     ("China and Cuba on Friday vowed to deepen practical cooperation.", False),
     ("He posted the video on Facebook.", False),
 ])

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from synthetic_docs import make_docx, make_pdf, typeset
 
 from retrieval import office, pdf
 from retrieval.errors import SourceError
-from retrieval.load import load_folder, read_data, read_source
+from retrieval.load import load_folder, read_data, read_source, sha256_file
 
 MEMORY_CAP_MB = 200  # peak RSS of a process that imports the loader and reads one file
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,6 +331,7 @@ def test_folder_with_every_type_loads_each_with_its_reader(tmp_path):
     assert [(f.name, f.kind) for f in loaded.files] == [
         ("a.pdf", "pdf"), ("b.docx", "docx"), ("c.md", "markdown"), ("d.txt", "text")]
     assert list(loaded.failed) == ["e.pdf"] and loaded.problems == [loaded.failed["e.pdf"]]
+    assert loaded.failed_sha256 == {"e.pdf": sha256_file(tmp_path / "e.pdf")}
 
 
 def test_source_metadata_of_pdf_and_docx(tmp_path):
@@ -350,3 +353,24 @@ def test_source_metadata_of_pdf_and_docx(tmp_path):
     assert meta["title"] == "Harbor notes" and meta["author"] == "A. Pilot"
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 nothing else")
     assert source_metadata(tmp_path / "bad.pdf") == {}
+
+
+_VALID_PDF = make_pdf(report_pages(), compress=True)
+_VALID_DOCX = make_docx(BLOCKS)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(kind=st.sampled_from(["report.pdf", "notes.docx"]), cut=st.floats(0, 1),
+       flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=8))
+def test_damaged_pdf_or_docx_reads_or_is_refused_in_one_line(kind, cut, flips):
+    data = bytearray(_VALID_PDF if kind.endswith(".pdf") else _VALID_DOCX)
+    for where, value in flips:
+        data[int(where * (len(data) - 1))] = value
+    data = bytes(data[: max(8, int(cut * len(data)))]) if cut < 0.97 else bytes(data)
+    try:
+        source = read_data(kind, data)
+    except SourceError as err:
+        assert str(err).startswith(f"{kind}: ") and "\n" not in str(err)
+        return
+    doc = source.documents[0]
+    assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer, Citation
 from retrieval.config import set_offline_environment
+from retrieval.conversation import ConversationStore, new_session_id, valid_session_id
 from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
 from retrieval.export import conversation_markdown
 from retrieval.render import (
@@ -40,6 +42,7 @@ set_offline_environment()
 log = logging.getLogger("retrieval.app")
 ABSTAIN_TITLE = "Not in the articles."
 _DONT_SAY = re.compile(r"^\s*the articles don['’]t say\s*[.:;,]?\s*", re.IGNORECASE)
+SESSION_PARAM = "c"   # the URL parameter holding the conversation's id
 FILTER_HINT = " Clear “Only these documents” in the sidebar to search every document."
 
 
@@ -172,27 +175,37 @@ def set_deep_link(doc: str, para: int, quote: tuple[int, int] | None) -> None:
     params = {"doc": doc, "para": str(para)}
     if quote is not None:
         params["hl"] = f"{quote[0]}-{quote[1]}"
+    params.update(conversation_param())
     st.query_params.from_dict(params)  # one update: a refresh never sees half a link
     st.rerun()
 
 
+def close_link() -> None:
+    """Drop the paragraph link from the URL, keeping the conversation's id."""
+    st.query_params.from_dict(conversation_param())
+
+
 def linked_paragraph(snap: IndexSnapshot) -> None:
-    """``?doc=…&para=…[&hl=start-end]`` opens that paragraph in context."""
+    """``?doc=…&para=…[&hl=start-end]`` opens that paragraph in context, in a dialog over the
+    page: in view wherever the page is scrolled (an "Open this link" far down a chat too)."""
     doc = st.query_params.get("doc")
     raw = st.query_params.get("para")
-    if not doc and not raw:
-        return
-    with st.container(border=True, key="linked"):
-        st.subheader("Linked paragraph")
+    if doc or raw:
+        link_dialog(snap, doc, raw)
+
+
+@st.dialog("Linked paragraph", width="large", on_dismiss=close_link)
+def link_dialog(snap: IndexSnapshot, doc: str | None, raw: str | None) -> None:
+    with st.container(key="linked"):
         if not doc or not raw or not raw.strip().isdigit():
             show_error(f"a paragraph link needs ?doc=NAME&para=NUMBER; got doc={doc!r}, "
                        f"para={raw!r}")
         else:
             quote = parse_highlight(st.query_params.get("hl"))
-            if context_view(snap, doc, int(raw), quote):
+            if guarded(context_view, snap, doc, int(raw), quote):
                 st.code(full_link(deep_link(doc, int(raw), quote)), language=None)
         if st.button("Close", key="close-link"):
-            st.query_params.clear()
+            close_link()
             st.rerun()
 
 
@@ -292,10 +305,12 @@ def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, 
             if not isinstance(err, RetrievalError):
                 log.exception("ask failed")
             st.session_state.turns.append({"question": question, "error": one_line(err)})
+            save_conversation()
             show_error(one_line(err))
             return
         st.session_state.turns.append({"question": question, "answer": answer,
                                        "docs": list(opts.docs)})
+        save_conversation()
         render_answer(snap, answer, i, opts.docs)
 
 
@@ -494,6 +509,7 @@ def export_section() -> None:
                        mime="text/markdown", disabled=not answers, on_click="ignore")
     if st.session_state.turns and st.button("Clear conversation"):
         st.session_state.turns = []
+        save_conversation()
         st.rerun()
 
 
@@ -511,9 +527,51 @@ def sidebar(engine: Engine, snap: IndexSnapshot | None) -> Options:
 
 # ------------------------------------------------------------------ main
 def init_state() -> None:
-    for key, value in (("turns", []), ("flash", []), ("upload_nonce", 0)):
+    for key, value in (("flash", []), ("upload_nonce", 0)):
         if key not in st.session_state:
             st.session_state[key] = value
+    if "turns" not in st.session_state:
+        st.session_state.turns = restored_turns()
+
+
+# ------------------------------------------------------------------ kept across a reload
+def conversation_store() -> ConversationStore:
+    """RETRIEVAL_CONVERSATION_DIR, else ~/.cache/retrieval/conversations."""
+    folder = os.environ.get("RETRIEVAL_CONVERSATION_DIR")
+    return ConversationStore(Path(folder) if folder else
+                             Path.home() / ".cache" / "retrieval" / "conversations")
+
+
+def conversation_param() -> dict[str, str]:
+    sid = st.session_state.get("session_id")
+    return {SESSION_PARAM: sid} if sid else {}
+
+
+def restored_turns() -> list[dict]:
+    """The turns saved under the URL's conversation id (a reload), else none."""
+    sid = st.query_params.get(SESSION_PARAM)
+    if not valid_session_id(sid):
+        return []
+    st.session_state.session_id = sid
+    try:
+        return conversation_store().load(sid)
+    except (OSError, ValueError) as err:
+        flash("warning", f"the conversation could not be restored: {err}")
+        return []
+
+
+def save_conversation() -> None:
+    """Save the turns under this session's id, and put the id in the URL."""
+    if "session_id" not in st.session_state:
+        st.session_state.session_id = new_session_id()
+    sid = st.session_state.session_id
+    try:
+        conversation_store().save(sid, st.session_state.turns)
+    except OSError as err:
+        log.warning("conversation not saved: %s", err)
+        return
+    if st.query_params.get(SESSION_PARAM) != sid:
+        st.query_params[SESSION_PARAM] = sid
 
 
 def main() -> None:

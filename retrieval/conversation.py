@@ -11,18 +11,25 @@ rewrite, and at most once:
 - a short or pronoun question that no name resolves gets the earlier question's names and
   words appended, deduplicated and capped;
 - a question that stands on its own (or holds no word at all, e.g. only emoji) is left alone.
+
+``ConversationStore`` keeps a conversation's turns as JSON under a session id, which the page
+puts in its URL, so a reload finds the conversation again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
+from .answer import Answer, Citation
+from .chunk import Chunk
 from .index import keyword_tokens
-
-if TYPE_CHECKING:
-    from .answer import Answer
+from .retrieve import Passage
 
 Turn = tuple[str, "Answer | None"]
 
@@ -235,3 +242,78 @@ def _appended(question: str, base: str, answer: Answer | None) -> str:
     if len(keyword_tokens(question)) > SHORT_QUESTION and wanted:
         carried = [w for w in carried if any(w in n.split() for n in wanted)]
     return " ".join([question.rstrip(), *carried]).strip()
+
+
+# ------------------------------------------------------------------ kept across a reload
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+MAX_KEPT_TURNS = 100
+
+
+def new_session_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def valid_session_id(value: object) -> bool:
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+def _built(cls: type, data: dict[str, Any]) -> Any:
+    """``cls(**data)`` with only the fields ``cls`` has (a field added later keeps its
+    default when an older file is read)."""
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _passage(data: dict[str, Any]) -> Passage:
+    return _built(Passage, {**data, "chunk": _built(Chunk, data["chunk"])})
+
+
+def answer_from_dict(data: dict[str, Any]) -> Answer:
+    """The inverse of ``dataclasses.asdict`` on an Answer."""
+    citations = [_built(Citation, {**c, "passage": _passage(c["passage"])})
+                 for c in data.get("citations", [])]
+    passages = [_passage(p) for p in data.get("passages", [])]
+    return _built(Answer, {**data, "citations": citations, "passages": passages})
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):          # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class ConversationStore:
+    """Turns of a conversation ({"question", "answer" | "error", ...}) as one JSON file per
+    session id in ``folder``; the page keeps the id in its URL, so a reload finds them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, session_id: str) -> Path:
+        if not valid_session_id(session_id):
+            raise ValueError(f"session id {session_id!r} is not 32 hex digits")
+        return self.folder / f"{session_id}.json"
+
+    def save(self, session_id: str, turns: list[dict[str, Any]]) -> None:
+        rows = [{**t, "answer": dataclasses.asdict(t["answer"])} if t.get("answer") else t
+                for t in turns[-MAX_KEPT_TURNS:]]
+        path = self._path(session_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(rows, default=_jsonable, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def load(self, session_id: str) -> list[dict[str, Any]]:
+        """The saved turns, [] if none; ValueError when the file is damaged."""
+        path = self._path(session_id)
+        if not path.is_file():
+            return []
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+            return [{**r, "answer": answer_from_dict(r["answer"])} if r.get("answer") else r
+                    for r in rows]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path.name} is damaged ({type(err).__name__}: {err}); the "
+                             "conversation starts afresh") from err

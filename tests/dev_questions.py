@@ -35,9 +35,10 @@ def skip_without_dev() -> pytest.MarkDecorator:
 
 
 @pytest.fixture(scope="module")
-def seed_page(seed_engine) -> Iterator[None]:
+def seed_page(seed_engine, tmp_path_factory) -> Iterator[None]:
     """The app pointed at the session's copy of the seeds and its index, real model."""
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETRIEVAL_CONVERSATION_DIR", str(tmp_path_factory.mktemp("conversations")))
         patch.setenv("RETRIEVAL_SOURCE_DIR", str(seed_engine.source_dir))
         patch.setenv("RETRIEVAL_INDEX_DIR", str(seed_engine.settings.index_dir))
         yield

@@ -40,9 +40,10 @@ MALICIOUS = (
 
 
 @pytest.fixture
-def app_engine(fake_engine, monkeypatch):
+def app_engine(fake_engine, monkeypatch, tmp_path):
     """Point the app at the tiny corpus and its index (built with the FakeEmbedder)."""
     monkeypatch.setenv("RETRIEVAL_SOURCE_DIR", str(fake_engine.settings.source_dir))
+    monkeypatch.setenv("RETRIEVAL_CONVERSATION_DIR", str(tmp_path / "conversations"))
     monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(fake_engine.settings.index_dir))
     monkeypatch.setattr(retrieval.engine, "SentenceTransformerEmbedder",
                         lambda *args, **kwargs: FakeEmbedder())
@@ -337,13 +338,18 @@ def test_a_search_matching_no_keyword_says_the_matches_are_weak(app_engine):
 
 
 # ---------------------------------------------------------------------------- deep links
+def dialog(at: AppTest):
+    """The open dialog's block, or None."""
+    return next((n for n in _walk(at._tree) if getattr(n, "type", "") == "dialog"), None)
+
+
 def test_deep_link_opens_paragraph_in_context_with_highlight(app_engine):
     c = cite(app_engine, "Chancay Lima", QUOTE)
     at = run_app(doc="ports.txt", para=str(c.paragraph), hl=f"{c.quote_start}-{c.quote_end}")
     assert_clean(at)
     assert not at.error
-    assert at.subheader[0].value == "Linked paragraph"
-    paras = bodies(at.main)
+    assert dialog(at) is not None and dialog(at).proto.dialog.title == "Linked paragraph"
+    paras = bodies(at)
     cited = [b for b in paras if "⟵ cited" in b]
     assert len(cited) == 1 and f"¶ {c.paragraph}" in cited[0]
     assert ":orange-background[The port of Chancay opened north of Lima in November " in cited[0]
@@ -599,3 +605,53 @@ def test_an_abstention_says_it_once(app_engine, monkeypatch):
     shown = plain(at.chat_message[1].markdown[0].value)
     assert shown.startswith("**Not in the articles.** None of them mentions Hormuz, so ")
     assert "don't say" not in shown
+
+
+def test_open_this_link_shows_the_paragraph_in_a_dialog_in_view(app_engine, monkeypatch):
+    """It had opened the paragraph at the top of the page, far above a long chat."""
+    def make(engine, question):
+        c = cite(engine, "Chancay Lima", QUOTE)
+        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    for question in ("Which port opened north of Lima?", "And which port is that?"):
+        at.chat_input[0].set_value(question).run()
+    assert dialog(at) is None
+    card = at.chat_message[3]
+    next(b for b in card.button if b.label == "Open this link").click().run()
+    assert_clean(at)
+    assert at.query_params["doc"] == "ports.txt"
+    opened = dialog(at)
+    assert opened is not None and opened.proto.dialog.is_open
+    assert any("⟵ cited" in m.value and ":orange-background[" in m.value
+               for m in opened.markdown)
+    assert len(at.chat_message) == 4                      # the chat is still there
+    next(b for b in opened.button if b.label == "Close").click().run()
+    assert dialog(at) is None and "doc" not in at.query_params
+    assert at.query_params["c"] == at.session_state.session_id   # the conversation stays
+
+
+def test_a_reload_keeps_the_conversation(app_engine, monkeypatch, tmp_path):
+
+    def make(engine, question):
+        c = cite(engine, "Chancay Lima", QUOTE)
+        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    sid = at.query_params["c"]
+    reloaded = run_app(c=sid)                        # a new session, the same URL
+    assert_clean(reloaded)
+    assert len(reloaded.chat_message) == 2
+    assert "Which port opened north of Lima" in reloaded.chat_message[0].markdown[0].value
+    assert reloaded.chat_message[1].markdown[0].value == "Chancay **\\[1\\]**\\."
+    assert "## 1. Which port opened north of Lima?" in reloaded.session_state.export_markdown
+    reloaded.chat_input[0].set_value("And when?").run()    # it goes on where it was
+    assert len(reloaded.session_state.turns) == 2
+    for bad in ("../../etc/passwd", "0" * 31, "f" * 32):   # unknown or malformed: a new one
+        fresh = run_app(c=bad)
+        assert_clean(fresh)
+        assert not fresh.chat_message and not fresh.error
+    assert [p.name for p in (tmp_path / "conversations").iterdir()] == [f"{sid}.json"]

@@ -56,7 +56,8 @@ def app_url(seed_engine, tmp_path_factory):
     report = Engine(Settings(source_dir=corpus, index_dir=index),
                     embedder=seed_engine.embedder).update_index()
     assert report.added == ["evil.txt"] and report.unchanged
-    env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index)}
+    env = {**os.environ, "RETRIEVAL_SOURCE_DIR": str(corpus), "RETRIEVAL_INDEX_DIR": str(index),
+           "RETRIEVAL_CONVERSATION_DIR": str(base / "conversations")}
     with streamlit_app(env, base / "streamlit.log") as (url, _):
         yield url
 

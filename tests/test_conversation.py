@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from retrieval.conversation import MAX_CARRIED_WORDS, needs_context, rewrite_query
 
 
@@ -110,3 +112,29 @@ def test_after_which_it_is_the_thing_the_answer_names():
     other = answered("Which port opened north of Lima?", "Xi was in Peru.")
     query, rewritten = rewrite_query("And when did it open?", [other])
     assert rewritten and query.startswith("And when did it open? ") and "port" in query
+
+
+def test_the_store_gives_back_the_turns_it_saved(fake_engine, tmp_path):
+    from retrieval.answer import Answer, Citation
+    from retrieval.conversation import ConversationStore, new_session_id
+
+    passages = fake_engine.search("Chancay Lima port", k=3)
+    quote = passages[0].text.split("\n")[0]
+    start = passages[0].chunk.start
+    cited = Citation(1, passages[0], passages[0].paragraphs[0], quote, start, start + len(quote))
+    answer = Answer("Which port opened north of Lima?", f"{quote} [1]", False, [cited],
+                    passages, query="Which port opened north of Lima?", support=0.7)
+    turns = [{"question": answer.question, "answer": answer, "docs": ["ports.txt"]},
+             {"question": "??", "error": "the query is empty"}]
+    store, sid = ConversationStore(tmp_path / "store"), new_session_id()
+    assert store.load(sid) == []
+    store.save(sid, turns)
+    back = store.load(sid)
+    assert back[1] == turns[1] and back[0]["docs"] == ["ports.txt"]
+    assert back[0]["answer"].to_dict() == answer.to_dict()
+    (tmp_path / "store" / f"{sid}.json").write_text("[{not json")
+    with pytest.raises(ValueError, match="is damaged"):
+        store.load(sid)
+    for bad in ("../x", "A" * 32, ""):
+        with pytest.raises(ValueError, match="32 hex digits"):
+            store.load(bad)

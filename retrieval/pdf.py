@@ -28,8 +28,10 @@ MAX_STREAM_BYTES = 16_000_000   # decompressed, per stream; pypdf's own default 
 MAX_TEXT_CHARS = 10_000_000     # of text per file
 _EDGE_LINES = 2                 # lines at the top and at the bottom that may be running heads
 _SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]$")
-_PAGE_NUMBER = re.compile(r"^(page\s*)?[-–—(]?\s*\d+\s*[-–—)]?(\s*(of|/)\s*\d+)?$", re.I)
+_PAGE_NUMBER = re.compile(
+    r"^(page\s*)?[-–—(]?\s*(\d+|[ivxlc]{1,6})\s*[-–—)]?(\s*(of|/)\s*\d+)?$", re.I)
 _DIGITS = re.compile(r"\d+")
+_BULLETS = ("•", "◦", "▪", "‣", "●", "■", "□", "➢", "✓")
 _WORD = re.compile(r"\w+(?:-\w+)*")
 
 
@@ -108,25 +110,28 @@ def _page_lines(page) -> list[_Line]:
     """The page's text lines in reading order, each with where it starts and its font size."""
     lines: list[_Line] = []
     parts: list[str] = []
-    start: tuple[float, float, float] | None = None
+    start: tuple[float, float] | None = None
+    size, longest = 0.0, 0  # the font size of the line's longest piece (not of a bullet)
 
     def flush() -> None:
-        nonlocal parts, start
+        nonlocal parts, start, size, longest
         text = " ".join("".join(parts).split())
         if text and start is not None:
-            lines.append(_Line(*start, text))
-        parts, start = [], None
+            lines.append(_Line(*start, size, text))
+        parts, start, size, longest = [], None, 0.0, 0
 
     def visit(text: str, cm, tm, font_dict, font_size) -> None:
-        nonlocal start
+        nonlocal start, size, longest
         for k, piece in enumerate(text.split("\n")):
             if k:
                 flush()
-            if piece.strip() and start is None:
-                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-                scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
-                start = (x, y, float(font_size or 0) * scale)
+            if piece.strip():
+                if start is None:
+                    start = (tm[4] * cm[0] + tm[5] * cm[2] + cm[4],
+                             tm[4] * cm[1] + tm[5] * cm[3] + cm[5])
+                if len(piece.strip()) > longest:
+                    scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]) or 1.0
+                    size, longest = float(font_size or 0) * scale, len(piece.strip())
             parts.append(piece)
 
     page.extract_text(visitor_text=visit)
@@ -237,6 +242,7 @@ def _rebuild(lines: list[_Line], words: set[str]) -> list[str]:
             gap <= 0 or (spacing is not None and gap > 1.3 * spacing)
             or (spacing is None and gap > 1.5 * max(prev.size, 1))
             or abs(line.size - prev.size) > 1.0
+            or line.text.startswith(_BULLETS)
             or (ends_sentence and line.x > left + max(line.size, 4))
             or (ends_sentence and len(prev.text) < 0.7 * longest)
         )

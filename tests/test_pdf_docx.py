@@ -374,3 +374,20 @@ def test_damaged_pdf_or_docx_reads_or_is_refused_in_one_line(kind, cut, flips):
         return
     doc = source.documents[0]
     assert all(doc.text[p.start:p.end] == p.text for p in doc.paragraphs)
+
+
+def test_bullets_start_paragraphs_and_a_smaller_bullet_glyph_does_not_split_its_item():
+    lines = [(72, 720, "The port offers:", 11)]
+    y = 706.0
+    for item in (["a new terminal with four cranes", "from Korea and Japan;"],
+                 ["a dredged channel."]):
+        lines.append((72, y, "•", 7))           # the bullet in a smaller symbol font
+        lines.append((80, y, item[0], 11))
+        for more in item[1:]:
+            y -= 14
+            lines.append((80, y, more, 11))
+        y -= 14
+    lines.append((300, 40, "ii", 9))             # a roman page number
+    texts = [p.text for p in read_pdf_bytes(make_pdf([lines])).documents[0].paragraphs]
+    assert texts == ["The port offers:", "• a new terminal with four cranes from Korea and Japan;",
+                     "• a dredged channel."]

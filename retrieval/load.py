@@ -282,6 +282,24 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
     return text, encoding
 
 
+_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]{2,40})""",
+                      re.IGNORECASE)
+
+
+def _declared_charset(data: bytes, text: str, encoding: str) -> tuple[str, str]:
+    """A page that is not UTF-8, read in the charset its <meta> declares (windows-1251,
+    gb2312, shift_jis, …) when that decodes it; otherwise as ``decode`` read it."""
+    match = _CHARSET.search(data[:4096])
+    if not match:
+        return text, encoding
+    declared = match.group(1).decode("ascii").lower()
+    try:
+        codec = codecs.lookup(declared).name
+        return data.decode(codec), codec
+    except (LookupError, UnicodeDecodeError):
+        return text, encoding
+
+
 def _strict(data: bytes, encoding: str, name: str) -> str:
     try:
         return data.decode(encoding)
@@ -409,6 +427,8 @@ def read_data(name: str, data: bytes) -> SourceFile:
     encoding = kind
     if kind in ("text", "markdown", "html", "jsonl"):
         text, encoding = decode(data, name)
+        if kind == "html" and encoding in ("cp1252", "latin-1"):
+            text, encoding = _declared_charset(data, text, encoding)
     if kind == "jsonl":
         _check_paragraph_count(name, text, ".jsonl")
         documents = _documents_from_jsonl(name, text)
@@ -476,6 +496,10 @@ def _metadata_cached(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, st
             from .office import docx_metadata
 
             meta = docx_metadata(data)
+        elif kind == "markdown":
+            from .markdown_text import read_markdown
+
+            meta = read_markdown(decode(data, path)[0]).meta
         else:
             meta = {}
     except (SourceError, OSError):

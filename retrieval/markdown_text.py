@@ -6,14 +6,28 @@ paragraph. Level-1 headings begin articles: their text is the title of what foll
 
 from __future__ import annotations
 
+import re
+
 from .load import Extracted, html_to_text, join_blocks
 
 _SKIP_INLINE = {"html_inline"}
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.{0,4000}?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)",
+                           re.DOTALL)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+
+
 def read_markdown(text: str) -> Extracted:
     from markdown_it import MarkdownIt  # here, not at the top: status never parses Markdown
 
+    meta: dict[str, str] = {}
+    front = _FRONT_MATTER.match(text)
+    if front:  # YAML front matter (Jekyll, Hugo, Obsidian): not text; its title is metadata
+        title = _FRONT_TITLE.search(front.group(1))
+        if title:
+            meta["title"] = title.group(1).strip("'\"")[:300]
+        text = text[front.end():]
     tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(text)
     blocks: list[str] = []
     heads: list[int] = []
@@ -40,7 +54,7 @@ def read_markdown(text: str) -> Extracted:
     joined, kept = join_blocks(blocks)
     position = {block: n for n, block in enumerate(kept)}
     starts = [position[h] for h in heads if h in position]
-    return Extracted(joined, starts=starts if starts else None)
+    return Extracted(joined, starts=starts if starts else None, meta=meta)
 
 
 def _inline_text(token) -> str:

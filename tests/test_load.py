@@ -209,3 +209,23 @@ def test_markdown_without_a_heading_takes_its_first_paragraph_as_title(tmp_path)
     doc = read_source(path, 10**6).documents[0]
     assert [(p.text, p.title) for p in doc.paragraphs] == [
         ("Port news", "Port news"), ("Ships arrive weekly.", "Port news")]
+
+
+def test_markdown_front_matter_is_metadata_not_text(tmp_path):
+    from retrieval.load import source_metadata
+
+    path = tmp_path / "post.md"
+    path.write_text('---\ntitle: "Harbor notes"\ntags: [port]\n---\n# Harbor\n\nShips.\n',
+                    encoding="utf-8")
+    doc = read_source(path, 10**6).documents[0]
+    assert [p.text for p in doc.paragraphs] == ["Harbor", "Ships."]
+    assert doc.meta == {"title": "Harbor notes"} == source_metadata(path)
+
+
+def test_html_in_its_declared_charset(tmp_path):
+    page = tmp_path / "ru.html"
+    page.write_bytes("<html><head><meta charset='windows-1251'><title>Порт</title></head>"
+                     "<body><p>Порт Москвы открыт.</p></body></html>".encode("cp1251"))
+    source = read_source(page, 10**6)
+    assert source.encoding == "cp1251"
+    assert [p.text for p in source.documents[0].paragraphs] == ["Порт", "Порт Москвы открыт."]

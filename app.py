@@ -25,7 +25,7 @@ from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer, Citation
 from retrieval.config import set_offline_environment
 from retrieval.conversation import ConversationStore, new_session_id, valid_session_id
-from retrieval.corpus import ALLOWED_SUFFIXES, save_upload
+from retrieval.corpus import ALLOWED_SUFFIXES, REMOVED_DIR, remove_document, save_upload
 from retrieval.export import conversation_markdown
 from retrieval.render import (
     absolute_link,
@@ -449,6 +449,39 @@ def upload_section(engine: Engine) -> None:
     st.rerun()
 
 
+def remove_section(engine: Engine, snap: IndexSnapshot) -> None:
+    """Take a document out of the corpus, after a confirmation; the index then drops it."""
+    labels = doc_labels(snap)
+    if not labels:
+        return
+    if st.session_state.get("remove_doc") not in labels:   # removed since it was chosen
+        st.session_state.remove_doc = None
+    with st.expander("Remove a document"):
+        name = st.selectbox("Document", sorted(labels, key=lambda d: labels[d].lower()),
+                            key="remove_doc", format_func=lambda doc: labels.get(doc, doc),
+                            index=None, placeholder="Choose a document")
+        if name is None:
+            return
+        if st.session_state.get("confirm_remove") != name:
+            if st.button("Remove…", key="remove"):
+                st.session_state.confirm_remove = name
+                st.rerun()
+            return
+        st.warning(escape_markdown(f"Remove {labels[name]} ({name}) from the corpus? The file "
+                                   f"moves to {REMOVED_DIR}/ in the corpus folder and the index "
+                                   "drops it now."))
+        yes, no = st.columns(2)
+        if yes.button("Yes, remove", type="primary", key="remove-yes"):
+            st.session_state.confirm_remove = None
+            remove_document(engine.source_dir, name)
+            flash("success", f"{name}: removed")
+            update_index(engine, rebuild=False)
+            st.rerun()
+        if no.button("Cancel", key="remove-no"):
+            st.session_state.confirm_remove = None
+            st.rerun()
+
+
 def llm_model(engine: Engine) -> Any:
     """True when an LLM is configured (RETRIEVAL_LLM_MODEL, read by ``Engine.ask``)."""
     return True if os.environ.get("RETRIEVAL_LLM_MODEL") else None
@@ -520,6 +553,8 @@ def sidebar(engine: Engine, snap: IndexSnapshot | None) -> Options:
         guarded(index_status, engine)
         k, docs, llm = answer_options(engine, snap)
         guarded(upload_section, engine)
+        if snap is not None:
+            guarded(remove_section, engine, snap)
         st.subheader("Conversation")
         export_box = st.container()   # filled after the page, so it holds the newest turn
     return Options(page, k, docs, llm, export_box)

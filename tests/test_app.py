@@ -656,3 +656,25 @@ def test_a_reload_keeps_the_conversation(app_engine, monkeypatch, tmp_path):
         assert_clean(fresh)
         assert not fresh.chat_message and not fresh.error
     assert [p.name for p in (tmp_path / "conversations").iterdir()] == [f"{sid}.json"]
+
+
+def test_a_document_is_removed_from_the_page_after_confirmation(app_engine):
+    corpus = app_engine.settings.source_dir
+    at = run_app()
+    at.sidebar.selectbox(key="remove_doc").set_value("coffee.txt").run()
+    button(at.sidebar, "Remove…").click().run()
+    assert_clean(at)
+    assert any(w.value.startswith("Remove Coffee harvest in Vietnam \\(coffee\\.txt\\) from")
+               for w in at.sidebar.warning)
+    button(at.sidebar, "Cancel").click().run()
+    assert (corpus / "coffee.txt").exists()
+    button(at.sidebar, "Remove…").click().run()
+    button(at.sidebar, "Yes, remove").click().run()
+    assert_clean(at)
+    assert not (corpus / "coffee.txt").exists()
+    assert [p.name.endswith("-coffee.txt") for p in (corpus / ".removed").iterdir()] == [True]
+    assert any("coffee.txt: removed" in plain(s.value) for s in at.sidebar.success)
+    assert "3 documents" in " ".join(bodies(at.sidebar))
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+    assert "Coffee harvest in Vietnam" not in at.sidebar.multiselect(key="docs").options
+    assert at.sidebar.selectbox(key="remove_doc").value is None

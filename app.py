@@ -27,6 +27,7 @@ from retrieval.config import set_offline_environment
 from retrieval.conversation import ConversationStore, new_session_id, valid_session_id
 from retrieval.corpus import ALLOWED_SUFFIXES, REMOVED_DIR, remove_document, save_upload
 from retrieval.export import conversation_markdown
+from retrieval.load import source_metadata
 from retrieval.render import (
     absolute_link,
     answer_markdown,
@@ -42,6 +43,7 @@ set_offline_environment()
 log = logging.getLogger("retrieval.app")
 ABSTAIN_TITLE = "Not in the articles."
 _DONT_SAY = re.compile(r"^\s*the articles don['’]t say\s*[.:;,]?\s*", re.IGNORECASE)
+_WEB_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[^\s<>\\]*)?", re.IGNORECASE)
 SESSION_PARAM = "c"   # the URL parameter holding the conversation's id
 FILTER_HINT = " Clear “Only these documents” in the sidebar to search every document."
 
@@ -105,10 +107,14 @@ def load_snapshot(engine: Engine) -> IndexSnapshot | None:
 
 
 # ------------------------------------------------------------------ source viewer
-def passage_header(passage: Passage, paragraph: int | None = None, n: int | None = None) -> str:
+def passage_header(passage: Passage, paragraph: int | None = None, n: int | None = None,
+                   snap: IndexSnapshot | None = None) -> str:
     first, last = passage.paragraphs
     para = paragraph if paragraph is not None else first
     paras = f"¶ {para}" if paragraph is not None or first == last else f"¶ {first}–{last}"
+    on_page = pdf_place(snap, passage.doc, para) if snap is not None else None
+    if on_page:
+        paras = f"{on_page} ({paras} of the file)"
     parts = [f"**\\[{n}\\]**" if n is not None else f"\\#{passage.rank}",
              escape_markdown(passage.chunk.source),
              f"*{escape_markdown(passage.title)}*", paras, f"score {passage.score:.3f}"]
@@ -117,6 +123,31 @@ def passage_header(passage: Passage, paragraph: int | None = None, n: int | None
     if passage.keyword is not None:
         parts.append(f"keywords {passage.keyword:.1f}")
     return " · ".join(parts)
+
+
+def pdf_place(snap: IndexSnapshot, doc: str, number: int) -> str | None:
+    """"p. 3 ¶ 2" for a paragraph of a PDF, else None."""
+    para = snap.paragraphs.get(doc, {}).get(number)
+    page, on_page = getattr(para, "page", None), getattr(para, "page_para", None)
+    if page is None:
+        return None
+    return f"p. {page} ¶ {on_page}" if on_page is not None else f"p. {page}"
+
+
+def source_line(source: str, shown_title: str = "") -> str | None:
+    """What a web page, PDF or DOCX says about itself (title, author, date, site) as one
+    escaped line, its original address a link only when it is http(s)."""
+    folder = st.session_state.get("source_dir")
+    meta = source_metadata(Path(folder) / source) if folder else {}
+    parts = [escape_markdown(" ".join(str(meta[k]).split())[:200])
+             for k in ("title", "author", "date", "site")
+             if meta.get(k) and not (k == "title" and meta[k].strip() == shown_title.strip())]
+    url = " ".join(str(meta.get("url", "")).split())
+    if _WEB_URL.fullmatch(url):
+        parts.append(f"[original page](<{url}>)")
+    elif url:
+        parts.append(escape_markdown(url[:200]))
+    return " · ".join(parts) or None
 
 
 def context_view(snap: IndexSnapshot, doc: str, number: int,
@@ -157,7 +188,10 @@ def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | Non
                 quote_range: tuple[int, int] | None = None, query: str | None = None) -> None:
     """One passage: header, text with highlights, "Open in context" and its deep link."""
     with st.container(border=True, key=f"card-{key}"):
-        st.markdown(passage_header(passage, paragraph, n))
+        st.markdown(passage_header(passage, paragraph, n, snap))
+        about = source_line(passage.chunk.source, passage.title)
+        if about:
+            st.caption(about)
         hint = quote_range[0] - passage.chunk.start if quote_range else None
         st.markdown(passage_markdown(passage.text, quote, query, hint))
         para = paragraph if paragraph is not None else passage.paragraphs[0]
@@ -617,6 +651,7 @@ def main() -> None:
     except (ValidationError, RetrievalError) as err:
         show_error(one_line(err))
         return
+    st.session_state.source_dir = str(engine.source_dir)   # source cards read what files say
     snap = guarded(load_snapshot, engine)
     opts = sidebar(engine, snap)
     if snap is None:

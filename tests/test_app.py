@@ -678,3 +678,56 @@ def test_a_document_is_removed_from_the_page_after_confirmation(app_engine):
     assert any("Fresh" in s.value for s in at.sidebar.success)
     assert "Coffee harvest in Vietnam" not in at.sidebar.multiselect(key="docs").options
     assert at.sidebar.selectbox(key="remove_doc").value is None
+
+
+WEB_PAGE = """<!doctype html><html><head><title>Chancay port opens | Harbour News</title>
+<meta property="og:title" content="Chancay port opens">
+<meta property="og:site_name" content="Harbour News">
+<meta name="author" content="Ana Ruiz">
+<meta property="article:published_time" content="2024-11-14">
+<link rel="canonical" href="{url}">
+</head><body><nav>Home | World | Sign in</nav><article><h1>Chancay port opens</h1>
+<p>The deep-water terminal of Chancay opened north of Lima, with cranes from Shanghai.</p>
+<p>Freighters from Shanghai reach the terminal of Chancay in about 23 days, its operator said.</p>
+<p>Peru expects the terminal to cut shipping times to Asia by ten days for copper exports.</p>
+</article><footer>Subscribe</footer></body></html>
+"""
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://harbour.example/chancay-port",
+     "Ana Ruiz · 2024\\-11\\-14 · Harbour News · [original page](<https://harbour.example/"
+     "chancay-port>)"),
+])
+def test_a_web_page_card_shows_its_author_date_site_and_address(app_engine, url, shown):
+    (app_engine.settings.source_dir / "chancay.html").write_text(WEB_PAGE.format(url=url))
+    app_engine.update_index()
+    at = run_app()
+    at.sidebar.radio(key="page").set_value("Search").run()
+    at.text_input(key="search_query").set_value("freighters terminal Chancay").run()
+    assert_clean(at)
+    cards = [b for b in bodies(at.main) if HEADER.match(b)]
+    assert any("chancay\\.html" in b for b in cards) and any("ports\\.txt" in b for b in cards)
+    about = [c.value for c in at.main.caption if "Harbour" in c.value]
+    assert about == [shown] * sum("chancay\\.html" in b for b in cards)  # not on a .txt card
+
+
+def test_a_pdf_citation_names_its_page(app_engine, monkeypatch):
+    from synthetic_docs import make_pdf, typeset
+
+    quote = "Freighters carry Peruvian copper concentrate from Chancay to Shanghai."
+    pages = typeset(["Peru copper report", "Copper exports of Peru grew in 2024.", quote],
+                    lines_per_page=2)
+    (app_engine.settings.source_dir / "copper.pdf").write_bytes(make_pdf(pages))
+    app_engine.update_index()
+
+    def make(engine, question):
+        c = cite(engine, "copper concentrate freighters", quote)
+        return Answer(question, f"{quote} [1]", False, [c], [c.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("What do freighters carry?").run()
+    assert_clean(at)
+    header = next(b for b in bodies(at.chat_message[1]) if b.startswith("**\\[1\\]**"))
+    assert re.search(r" · p\. 2 ¶ 1 \(¶ \d+ of the file\) · ", header), header

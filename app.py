@@ -264,22 +264,37 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
     if answer.abstained:
         st.markdown(f"**{ABSTAIN_TITLE}** " + answer_markdown(abstention_body(answer.text)))
         st.markdown("Closest passages:")
-        for i, passage in enumerate(answer.passages[:3]):
+        passages = distinct(answer.passages, [])
+        for i, passage in enumerate(passages[:3]):
             source_card(snap, passage, f"{turn}-near-{i}")
-        rest = answer.passages[3:]
+        rest = passages[3:]
     else:
         st.markdown(answer_markdown(answer.text))
         if answer.citations:
             st.markdown("**Sources**")
-        for c, key in zip(answer.citations, citation_keys(answer.citations, turn), strict=True):
+        citations = list({(c.n, c.doc, c.quote_start, c.quote_end): c
+                          for c in reversed(answer.citations)}.values())[::-1]
+        for c, key in zip(citations, citation_keys(citations, turn), strict=True):
             source_card(snap, c.passage, key, n=c.n, paragraph=c.paragraph,
                         quote=c.quote, quote_range=(c.quote_start, c.quote_end))
-        cited = {c.passage.chunk.id for c in answer.citations}
-        rest = [p for p in answer.passages if p.chunk.id not in cited]
+        rest = distinct(answer.passages, [c.passage for c in citations])
     if rest:
         with st.expander(f"Other retrieved passages ({len(rest)})"):
             for i, passage in enumerate(rest):
                 source_card(snap, passage, f"{turn}-other-{i}", query=answer.query)
+
+
+def distinct(passages: list[Passage], shown: list[Passage]) -> list[Passage]:
+    """``passages`` without those already ``shown`` or repeated: same chunk, or the same
+    text (an article that holds a paragraph twice, or a file indexed under two names)."""
+    seen = {" ".join(p.text.split()) for p in shown} | {p.chunk.id for p in shown}
+    out = []
+    for passage in passages:
+        text = " ".join(passage.text.split())
+        if text not in seen and passage.chunk.id not in seen:
+            seen |= {text, passage.chunk.id}
+            out.append(passage)
+    return out
 
 
 def citation_keys(citations: list[Citation], turn: int) -> list[str]:

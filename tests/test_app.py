@@ -731,3 +731,23 @@ def test_a_pdf_citation_names_its_page(app_engine, monkeypatch):
     assert_clean(at)
     header = next(b for b in bodies(at.chat_message[1]) if b.startswith("**\\[1\\]**"))
     assert re.search(r" · p\. 2 ¶ 1 \(¶ \d+ of the file\) · ", header), header
+
+
+def test_a_citation_or_passage_given_twice_is_shown_once(app_engine, monkeypatch):
+    """A source holding a paragraph twice had shown the same card twice."""
+    def make(engine, question):
+        c = cite(engine, "Chancay Lima", QUOTE)
+        passages = engine.search("Chancay port coffee", k=4)
+        return Answer(question, f"{QUOTE} [1] {QUOTE} [1]", False, [c, c],
+                      [c.passage, *passages, *passages], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    assistant = at.chat_message[1]
+    assert len([b for b in bodies(assistant) if b.startswith("**\\[1\\]**")]) == 1
+    other = next(e for e in assistant.expander if e.label.startswith("Other retrieved"))
+    headers = [b.split(" · ")[1] for b in bodies(other) if HEADER.match(b)]
+    assert len(headers) == len(set(headers)) == 3 and "ports\\.txt" not in headers
+    assert other.label == "Other retrieved passages (3)"

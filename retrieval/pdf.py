@@ -31,6 +31,8 @@ _SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]$")
 _PAGE_NUMBER = re.compile(
     r"^(page\s*)?[-–—(]?\s*(\d+|[ivxlc]{1,6})\s*[-–—)]?(\s*(of|/)\s*\d+)?$", re.I)
 _DIGITS = re.compile(r"\d+")
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi",
+                            "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
 _BULLETS = ("•", "◦", "▪", "‣", "●", "■", "□", "➢", "✓")
 _WORD = re.compile(r"\w+(?:-\w+)*")
 
@@ -115,7 +117,7 @@ def _page_lines(page) -> list[_Line]:
 
     def flush() -> None:
         nonlocal parts, start, size, longest
-        text = " ".join("".join(parts).split())
+        text = " ".join("".join(parts).translate(_LIGATURES).split())
         if text and start is not None:
             lines.append(_Line(*start, size, text))
         parts, start, size, longest = [], None, 0.0, 0
@@ -174,8 +176,9 @@ def _assemble(name: str, pages: list[list[_Line]], meta: dict[str, str]) -> Extr
     words = _hyphenated_words(pages)
     paragraphs: list[tuple[int, str]] = []   # (page, text)
     for number, lines in enumerate(pages, start=1):
-        body = [line for line in lines if _key(line.text) not in running.get(_edge(lines, line), ())
-                and not (_edge(lines, line) and _PAGE_NUMBER.match(line.text))]
+        body = [line for line, edge in zip(lines, _edges(lines))
+                if not edge or not (_PAGE_NUMBER.match(line.text) or (
+                    {(edge, _key(line)), (number % 2, edge, _key(line))} & running))]
         for k, text in enumerate(_rebuild(body, words)):
             if k == 0 and paragraphs and _continues(paragraphs[-1][1], text):
                 page, before = paragraphs[-1]
@@ -192,36 +195,48 @@ def _assemble(name: str, pages: list[list[_Line]], meta: dict[str, str]) -> Extr
     return Extracted(text, pages=[paragraphs[i][0] for i in kept], meta=meta, notices=notices)
 
 
-def _key(text: str) -> str:
-    return _DIGITS.sub("#", " ".join(text.lower().split()))
+def _key(line: _Line) -> tuple[int, str]:
+    """A running head's identity: where it sits (to 3 points) and its text, digits masked."""
+    return round(line.y / 3), _DIGITS.sub("#", " ".join(line.text.lower().split()))
 
 
-def _edge(lines: list[_Line], line: _Line) -> str:
-    """"top" or "bottom" for one of the page's outermost lines, "" otherwise."""
-    ys = sorted({round(x.y, 1) for x in lines}, reverse=True)
-    y = round(line.y, 1)
-    if y in ys[:_EDGE_LINES]:
-        return "top"
-    if y in ys[-_EDGE_LINES:]:
-        return "bottom"
-    return ""
+def _edges(lines: list[_Line]) -> list[str]:
+    """For each line: "top" or "bottom" if it is one of the page's outermost lines, else ""."""
+    ys = sorted({round(line.y, 1) for line in lines}, reverse=True)
+    top, bottom = set(ys[:_EDGE_LINES]), set(ys[-_EDGE_LINES:])
+    return ["top" if round(line.y, 1) in top else "bottom" if round(line.y, 1) in bottom else ""
+            for line in lines]
 
 
-def _running_lines(pages: list[list[_Line]]) -> dict[str, set[str]]:
-    """Texts (digits masked) found at the top or bottom of most pages: headers and footers."""
-    with_text = [lines for lines in pages if lines]
-    if len(with_text) < 2:
-        return {}
-    counts: dict[tuple[str, str], int] = {}
-    for lines in with_text:
-        seen = {(_edge(lines, line), _key(line.text)) for line in lines if _edge(lines, line)}
+def _running_lines(pages: list[list[_Line]]) -> set[tuple]:
+    """Running heads and feet: the texts (digits masked) at the same place at the top or
+    bottom of most pages, as (edge, key), or of most odd or most even pages (a book's left and
+    right heads), as (page % 2, edge, key); and a page's outermost line found on three pages or
+    more (a head naming the current chapter), as (edge, key)."""
+    numbered = [(n, lines) for n, lines in enumerate(pages, start=1) if lines]
+    counts: dict[tuple, int] = {}
+    for n, lines in numbered:
+        ys = [line.y for line in lines]
+        outer = {max(ys), min(ys)}
+        seen = set()
+        for line, edge in zip(lines, _edges(lines)):
+            if edge:
+                key = _key(line)
+                seen |= {(edge, key), (n % 2, edge, key)}
+                if line.y in outer:
+                    seen.add(("outermost", edge, key))
         for item in seen:
             counts[item] = counts.get(item, 0) + 1
-    needed = max(2, math.ceil(0.6 * len(with_text)))
-    running: dict[str, set[str]] = {}
-    for (edge, key), n in counts.items():
-        if n >= needed:
-            running.setdefault(edge, set()).add(key)
+    sizes = {0: sum(n % 2 == 0 for n, _ in numbered), 1: sum(n % 2 for n, _ in numbered)}
+    running = set()
+    for item, count in counts.items():
+        if item[0] == "outermost":
+            if count >= 3:
+                running.add(item[1:])
+            continue
+        group = len(numbered) if len(item) == 2 else sizes[item[0]]
+        if (len(item) == 2 or group >= 4) and count >= max(2, math.ceil(0.6 * group)):
+            running.add(item)
     return running
 
 

@@ -391,3 +391,34 @@ def test_bullets_start_paragraphs_and_a_smaller_bullet_glyph_does_not_split_its_
     texts = [p.text for p in read_pdf_bytes(make_pdf([lines])).documents[0].paragraphs]
     assert texts == ["The port offers:", "• a new terminal with four cranes from Korea and Japan;",
                      "• a dredged channel."]
+
+
+def test_left_and_right_running_heads_of_a_book_are_dropped():
+    pages = []
+    days = "one two three four five six seven eight".split()
+    for n in range(1, 9):
+        head = "Harbors of the World" if n % 2 == 0 else f"Chapter 1. Valdoria {n}"
+        pages.append([(72, 750, head, 9),
+                      (72, 720, f"On day {days[n - 1]} the quay was busy.", 11)])
+    doc = read_pdf_bytes(make_pdf(pages)).documents[0]
+    assert [p.text for p in doc.paragraphs][:2] == [
+        "On day one the quay was busy.", "On day two the quay was busy."]
+    assert "Harbors of the World" not in doc.text and "Chapter 1" not in doc.text
+
+
+def test_ligature_characters_become_letters():
+    assert "e\ufb03cient \ufb01rst \ufb02ow".translate(pdf._LIGATURES) == "efficient first flow"
+
+
+def test_a_head_naming_the_current_chapter_is_dropped_once_on_three_pages():
+    pages = []
+    for n in range(1, 7):
+        head = f"Chapter {1 if n <= 3 else 2}: {'Cranes' if n <= 3 else 'Ships'} {n}"
+        pages.append([(72, 750, head, 9),
+                      (72, 720, f"Text of page {'one two three four five six'.split()[n - 1]}.",
+                       11),
+                      (72, 706, "More words follow here.", 11)])
+    doc = read_pdf_bytes(make_pdf(pages)).documents[0]
+    assert "Chapter" not in doc.text
+    assert [p.text for p in doc.paragraphs][:3] == [
+        "Text of page one.", "More words follow here.", "Text of page two."]

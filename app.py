@@ -24,7 +24,12 @@ from pydantic import ValidationError
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer, Citation
 from retrieval.config import set_offline_environment
-from retrieval.conversation import ConversationStore, new_session_id, valid_session_id
+from retrieval.conversation import (
+    ConversationStore,
+    new_session_id,
+    unresolved_pronoun,
+    valid_session_id,
+)
 from retrieval.corpus import ALLOWED_SUFFIXES, REMOVED_DIR, remove_document, save_upload
 from retrieval.export import conversation_markdown
 from retrieval.load import source_metadata
@@ -251,10 +256,15 @@ def abstention_body(text: str) -> str:
 
 
 def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
-                  docs: list[str] | None = None) -> None:
-    """One answer; ``docs``: the document filter it was asked with."""
+                  docs: list[str] | None = None, unresolved: str | None = None) -> None:
+    """One answer; ``docs``: the document filter it was asked with; ``unresolved``: a "he"
+    or "she" of the question that nothing before it names anyone for."""
     if answer.rewritten and answer.query:
         st.caption("Follow-up searched as: " + escape_markdown(answer.query))
+    if unresolved:
+        st.info(escape_markdown(f"Nothing earlier in this conversation names who "
+                                f"“{unresolved}” is, so this answer may be about someone else: "
+                                "ask again with the name."))
     if answer.notice:
         st.info(escape_markdown(answer.notice))
     if answer.abstained and docs:
@@ -326,7 +336,8 @@ def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
         with st.chat_message("assistant"):
             if turn.get("answer") is not None:
                 # one turn that cannot be drawn must not take the question box with it
-                guarded(render_answer, snap, turn["answer"], i, turn.get("docs"))
+                guarded(render_answer, snap, turn["answer"], i, turn.get("docs"),
+                        turn.get("unresolved"))
             else:
                 show_error(turn["error"])
     question = st.chat_input("Ask a question about the articles")
@@ -357,10 +368,11 @@ def new_turn(engine: Engine, snap: IndexSnapshot, question: str, opts: Options, 
             save_conversation()
             show_error(one_line(err))
             return
+        unresolved = unresolved_pronoun(question, history_for(st.session_state.turns))
         st.session_state.turns.append({"question": question, "answer": answer,
-                                       "docs": list(opts.docs)})
+                                       "docs": list(opts.docs), "unresolved": unresolved})
         save_conversation()
-        render_answer(snap, answer, i, opts.docs)
+        render_answer(snap, answer, i, opts.docs, unresolved)
 
 
 # ------------------------------------------------------------------ search

@@ -52,6 +52,13 @@ _NOT_NAMES = frozenset(
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
 _DEMONYM = re.compile(r"(?:ican|ean|ian|ese|ish)$")   # "Latin American", "Vietnamese"
 _ASKS_FOR_NAME = re.compile(r"^\s*(?:and\s+)?(?:who|whom|which)\b", re.IGNORECASE)
+_PERSON_NOUNS = ("president|minister|leader|official|ambassador|envoy|professor|scholar|"
+                 "director|secretary|chairman|chair|king|queen|premier|diplomat|journalist|"
+                 "senator|spokesperson|spokesman|person|man|woman|expert|analyst|author|"
+                 "founder|head|chief|governor|mayor|general|officer|reporter|researcher")
+_ASKS_FOR_PERSON = re.compile(
+    rf"^\s*(?:and\s+)?(?:who|whom|which(?:\s+\S+){{0,5}}?\s+(?:{_PERSON_NOUNS})s?)\b",
+    re.IGNORECASE)
 SHORT_QUESTION = 3       # content words: a question this short leans on the earlier turns
 MAX_TOPIC_WORDS = 4      # "and in X?": longer, it is a question of its own
 MAX_CARRIED_WORDS = 12   # what a rewrite may append
@@ -158,6 +165,22 @@ def rewrite_query(question: str, history: Sequence[Turn | Answer | str] | None,
     return query, query != question
 
 
+def unresolved_pronoun(question: str,
+                       history: Sequence[Turn | Answer | str] | None) -> str | None:
+    """The "he" or "she" of a question that nothing before it names anyone for, else None:
+    the page says so rather than let the search guess."""
+    if not needs_context(question) or _topic(question) is not None:
+        return None
+    person = [m for m in _pronouns(question) if m.group(0).lower() in _PERSON]
+    if not person:
+        return None
+    if history:
+        base, answer = _base_turn(history)
+        if _person(base, answer, None):
+            return None
+    return person[0].group(0)
+
+
 def _swap_topic(previous: str, topic: str,
                 rarity: Callable[[str], float] | None = None) -> str:
     """Put ``topic`` in the place of the previous question's most specific named entity."""
@@ -190,9 +213,10 @@ def _answer_sentence(answer: Answer | None) -> str:
 def _person(base: str, answer: Answer | None, rarity: Callable[[str], float] | None) -> str:
     """Whom "he" or "she" stands for: after "Who …?" the person the answer names (the name
     sharing most words with the question), else the earlier question's rarest person name."""
-    named = _named_in_answer(base, answer, need_shared_word=False, fits=_could_be_person)
-    if named:
-        return named
+    if _ASKS_FOR_PERSON.match(base):
+        named = _named_in_answer(base, answer, need_shared_word=False, fits=_could_be_person)
+        if named:
+            return named
     names = [n for n in _entities(base) if _could_be_person(n)]
     if not names:
         return ""

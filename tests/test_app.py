@@ -751,3 +751,15 @@ def test_a_citation_or_passage_given_twice_is_shown_once(app_engine, monkeypatch
     headers = [b.split(" · ")[1] for b in bodies(other) if HEADER.match(b)]
     assert len(headers) == len(set(headers)) == 3 and "ports\\.txt" not in headers
     assert other.label == "Other retrieved passages (3)"
+
+
+def test_a_he_that_nothing_names_is_pointed_out(app_engine, monkeypatch):
+    fake_ask(monkeypatch, lambda engine, q: Answer(q, "Chancay.", False, [], [], query=q))
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert not at.chat_message[1].info
+    at.chat_input[0].set_value("When did he arrive there?").run()
+    assert_clean(at)
+    assert [plain(i.value) for i in at.chat_message[3].info] == [
+        "Nothing earlier in this conversation names who “he” is, so this answer may be about "
+        "someone else: ask again with the name."]

@@ -138,3 +138,13 @@ def test_the_store_gives_back_the_turns_it_saved(fake_engine, tmp_path):
     for bad in ("../x", "A" * 32, ""):
         with pytest.raises(ValueError, match="32 hex digits"):
             store.load(bad)
+
+
+def test_a_pronoun_no_earlier_turn_resolves_is_reported():
+    from retrieval.conversation import unresolved_pronoun
+
+    assert unresolved_pronoun("When did he visit?", None) == "he"
+    assert unresolved_pronoun("When did she visit?", [("What do alpacas eat?", None)]) == "she"
+    assert unresolved_pronoun("When did he visit?", [("What did Xi Jinping say?", None)]) is None
+    assert unresolved_pronoun("When did it open?", [("What do alpacas eat?", None)]) is None
+    assert unresolved_pronoun("When did Xi say he would visit?", None) is None

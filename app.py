@@ -484,11 +484,12 @@ def upload_section(engine: Engine) -> None:
     nonce = st.session_state.upload_nonce
     # No ``type=`` filter: Streamlit would raise on another type; save_upload refuses it
     # with a one-line message instead.
+    accepts = f"{', '.join(ALLOWED_SUFFIXES)} up to {engine.settings.max_file_mb:g} MB each"
     files = st.file_uploader("Upload articles", accept_multiple_files=True,
                              key=f"upload-{nonce}",
                              max_upload_size=max(1, math.ceil(engine.settings.max_file_mb)),
-                             help=f"{', '.join(ALLOWED_SUFFIXES)} up to "
-                                  f"{engine.settings.max_file_mb:g} MB each")
+                             help=accepts)
+    st.caption(escape_markdown(f"Accepts {accepts}."))
     replace = st.checkbox("Replace files of the same name", key="replace_uploads")
     if not files:
         return

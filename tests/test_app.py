@@ -396,6 +396,8 @@ def test_upload_of_a_bad_type_is_refused(app_engine):
 
     assert errors(at.sidebar) == [
         f"run.sh: file type .sh is not accepted; upload {', '.join(ALLOWED_SUFFIXES)} files"]
+    accepts = f"Accepts {', '.join(ALLOWED_SUFFIXES)} up to 20 MB each."
+    assert accepts in [plain(c.value) for c in at.sidebar.caption]    # said before an upload
     assert not (app_engine.settings.source_dir / "run.sh").exists()
 
 

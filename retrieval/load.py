@@ -31,8 +31,9 @@ _TEXT_KINDS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".htm
                ".htm": "html", ".jsonl": "jsonl", ".pdf": "pdf", ".docx": "docx"}
 # Binary formats that are not documents, by their first bytes, for a message naming them.
 _MAGIC = (
-    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
     (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls); save it as .docx"),
 )
 _PARA_SEP = re.compile(r"\n\s*\n")
@@ -396,7 +397,8 @@ def sniff(name: str, data: bytes) -> tuple[str, list[str]]:
     notice when the two disagree. Raises SourceError for content no format here can read."""
     suffix = Path(name).suffix.lower()
     by_suffix = _TEXT_KINDS.get(suffix, "text")
-    if b"%PDF-" in data[:1024]:
+    # a PDF may have bytes before its header; a text that merely quotes "%PDF-" is still text
+    if data.lstrip()[:5] == b"%PDF-" or (by_suffix == "pdf" and b"%PDF-" in data[:1024]):
         kind = "pdf"
     elif data.startswith(b"PK\x03\x04"):
         if by_suffix != "docx" and b"word/" not in data[:65536]:

@@ -229,3 +229,14 @@ def test_html_in_its_declared_charset(tmp_path):
     source = read_source(page, 10**6)
     assert source.encoding == "cp1251"
     assert [p.text for p in source.documents[0].paragraphs] == ["Порт", "Порт Москвы открыт."]
+
+
+@pytest.mark.parametrize("text", [
+    "How a PDF starts\n\nEvery PDF file begins with %PDF-1.7 and ends with %%EOF.\n",
+    "GIF89 and PNG\n\nGIF8 was the name of the draft; Rar! was a shout.\n",
+])
+def test_text_that_quotes_a_file_signature_is_still_text(tmp_path, text):
+    path = tmp_path / "note.txt"
+    path.write_text(text, encoding="utf-8")
+    source = read_source(path, 10**6)
+    assert source.kind == "text" and source.documents[0].text == text

@@ -157,8 +157,8 @@ def source_line(source: str, shown_title: str = "") -> str | None:
 
 def context_view(snap: IndexSnapshot, doc: str, number: int,
                  quote: tuple[int, int] | None = None, query: str | None = None,
-                 mark: str = "cited") -> bool:
-    """The paragraph and its neighbours in the same article, the quote highlighted."""
+                 mark: str = "cited", more_quotes: list[tuple[int, int]] | None = None) -> bool:
+    """The paragraph and its neighbours in the same article, the quotes highlighted."""
     paras = snap.context(doc, number, window=2)
     if not paras:
         show_error(f"paragraph {number} of {doc} is not in the index; check the link or "
@@ -167,12 +167,11 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
     st.caption(escape_markdown(paras[0].title))
     for para in paras:
         label = f"**¶ {para.number}**" + (f" ⟵ {mark}" if para.number == number else "")
-        quote_text = None
-        hint = None
-        if para.number == number and quote is not None:
-            hint = quote[0] - para.start
-            quote_text = para.text[hint: quote[1] - para.start] if hint >= 0 else None
-        body = passage_markdown(para.text, quote_text, query, hint)
+        quotes = [(para.text[q[0] - para.start: q[1] - para.start], q[0] - para.start)
+                  for q in ([quote] if quote else []) + (more_quotes or [])
+                  if para.number == number and para.start <= q[0] < para.end]
+        first = quotes[0] if quotes else (None, None)
+        body = passage_markdown(para.text, first[0], query, first[1], quotes[1:])
         st.markdown(f"{label}  \n{body}")
     return True
 
@@ -190,20 +189,28 @@ def full_link(query_string: str) -> str:
 
 def source_card(snap: IndexSnapshot, passage: Passage, key: str, *, n: int | None = None,
                 paragraph: int | None = None, quote: str | None = None,
-                quote_range: tuple[int, int] | None = None, query: str | None = None) -> None:
-    """One passage: header, text with highlights, "Open in context" and its deep link."""
+                quote_range: tuple[int, int] | None = None, query: str | None = None,
+                more_quotes: list[Citation] | None = None) -> None:
+    """One passage: header, text with highlights, "Open in context" and its deep link.
+
+    ``more_quotes``: further citations of the same paragraph, highlighted on this card.
+    """
+    more = more_quotes or []
     with st.container(border=True, key=f"card-{key}"):
         st.markdown(passage_header(passage, paragraph, n, snap))
         about = source_line(passage.chunk.source, passage.title)
         if about:
             st.caption(about)
         hint = quote_range[0] - passage.chunk.start if quote_range else None
-        st.markdown(passage_markdown(passage.text, quote, query, hint))
+        st.markdown(passage_markdown(passage.text, quote, query, hint,
+                                     [(c.quote, c.quote_start - passage.chunk.start)
+                                      for c in more]))
         para = paragraph if paragraph is not None else passage.paragraphs[0]
         link = deep_link(passage.doc, para, quote_range)
         with st.expander("Open in context"):
             context_view(snap, passage.doc, para, quote_range, query,
-                         mark="cited" if n is not None else "this passage")
+                         mark="cited" if n is not None else "this passage",
+                         more_quotes=[(c.quote_start, c.quote_end) for c in more])
             st.caption("Link to this paragraph")
             st.code(full_link(link), language=None)
             if st.button("Open this link", key=f"link-{key}"):
@@ -282,16 +289,29 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
         st.markdown(answer_markdown(answer.text))
         if answer.citations:
             st.markdown("**Sources**")
-        citations = list({(c.n, c.doc, c.quote_start, c.quote_end): c
-                          for c in reversed(answer.citations)}.values())[::-1]
-        for c, key in zip(citations, citation_keys(citations, turn), strict=True):
+        groups = cited_paragraphs(answer.citations)
+        firsts = [group[0] for group in groups]
+        for group, key in zip(groups, citation_keys(firsts, turn), strict=True):
+            c = group[0]
             source_card(snap, c.passage, key, n=c.n, paragraph=c.paragraph,
-                        quote=c.quote, quote_range=(c.quote_start, c.quote_end))
-        rest = distinct(answer.passages, [c.passage for c in citations])
+                        quote=c.quote, quote_range=(c.quote_start, c.quote_end),
+                        more_quotes=group[1:])
+        rest = distinct(answer.passages, [c.passage for c in firsts])
     if rest:
         with st.expander(f"Other retrieved passages ({len(rest)})"):
             for i, passage in enumerate(rest):
                 source_card(snap, passage, f"{turn}-other-{i}", query=answer.query)
+
+
+def cited_paragraphs(citations: list[Citation]) -> list[list[Citation]]:
+    """Citations grouped by number and paragraph, in order, each quote once: "… [1] In
+    particular, … [1]" from one paragraph is one card with both sentences highlighted."""
+    groups: dict[tuple[int, str, int], list[Citation]] = {}
+    for c in citations:
+        group = groups.setdefault((c.n, c.doc, c.paragraph), [])
+        if all((g.quote_start, g.quote_end) != (c.quote_start, c.quote_end) for g in group):
+            group.append(c)
+    return list(groups.values())
 
 
 def distinct(passages: list[Passage], shown: list[Passage]) -> list[Passage]:

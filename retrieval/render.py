@@ -127,14 +127,15 @@ def _squeezed_to_original(text: str, start: int, length: int) -> tuple[int, int]
 
 
 def highlight(text: str, quote: tuple[int, int] | None = None,
-              terms: Iterable[tuple[int, int]] = ()) -> str:
-    """Escaped ``text`` with the quote span and the term spans highlighted.
+              terms: Iterable[tuple[int, int]] = (),
+              more_quotes: Iterable[tuple[int, int]] = ()) -> str:
+    """Escaped ``text`` with the quote spans and the term spans highlighted.
 
-    Terms inside the quote are shown in bold within the quote's highlight.
+    Terms inside a quote are shown in bold within the quote's highlight.
     """
     marks = [0] * len(text)       # 0 plain, 1 term, 2 quote, 3 term inside quote
-    if quote:
-        for i in range(*_whole_words(text, *quote)):
+    for span in [quote, *more_quotes] if quote else list(more_quotes):
+        for i in range(*_whole_words(text, *span)):
             marks[i] = 2
     for start, end in terms:
         for i in range(*_whole_words(text, start, end)):
@@ -179,11 +180,16 @@ def _join_quote_runs(parts: list[tuple[int, str]]) -> str:
 
 
 def passage_markdown(text: str, quote: str | None = None, query: str | None = None,
-                     quote_hint: int | None = None) -> str:
-    """A passage or paragraph for st.markdown: inert text, quote and query terms highlighted."""
-    span = find_quote(text, quote, quote_hint)
+                     quote_hint: int | None = None,
+                     more_quotes: Iterable[tuple[str, int | None]] = ()) -> str:
+    """A passage or paragraph for st.markdown: inert text, quotes and query terms highlighted.
+
+    ``more_quotes``: further (quote, hint) pairs, for two sentences cited from one passage.
+    """
+    spans = [find_quote(text, q, hint) for q, hint in [(quote, quote_hint), *more_quotes]]
     terms = term_spans(text, query) if query else []
-    return highlight(text, span, terms)
+    found = [s for s in spans if s is not None]
+    return highlight(text, found[0] if found else None, terms, found[1:])
 
 
 def answer_markdown(text: str) -> str:

@@ -765,3 +765,28 @@ def test_a_he_that_nothing_names_is_pointed_out(app_engine, monkeypatch):
     assert [plain(i.value) for i in at.chat_message[3].info] == [
         "Nothing earlier in this conversation names who “he” is, so this answer may be about "
         "someone else: ask again with the name."]
+
+
+def test_two_sentences_of_one_paragraph_are_one_card_with_both_highlighted(app_engine,
+                                                                           monkeypatch):
+    first, second = ("Alpacas live in the high Andes of Peru.",
+                     "Farmers keep them for their soft wool.")
+
+    def make(engine, question):
+        a, b = cite(engine, "alpacas Andes wool", first), cite(engine, "alpacas wool", second)
+        assert a.paragraph == b.paragraph
+        return Answer(question, f"{first} [1] In particular, {second} [1]", False, [a, b],
+                      [a.passage], query=question)
+
+    fake_ask(monkeypatch, make)
+    at = run_app()
+    at.chat_input[0].set_value("Where do alpacas live?").run()
+    assert_clean(at)
+    assistant = at.chat_message[1]
+    cards = [b for b in bodies(assistant) if b.startswith("**\\[1\\]**")]
+    assert len(cards) == 1
+    text = [b for b in bodies(assistant) if ":orange-background[" in b and "⟵" not in b]
+    assert len(text) == 1 and text[0].count(":orange-background[") == 2
+    context = next(e for e in assistant.expander if e.label == "Open in context")
+    cited = next(b for b in bodies(context) if "⟵ cited" in b)
+    assert cited.count(":orange-background[") == 2

@@ -219,6 +219,26 @@ def test_a_conversation_with_a_follow_up_opens_every_cited_source(app_url, brows
     assert opened >= len(CONVERSATION)       # every answer cited at least one source
     settled(page)
     assert not error_boxes(page), error_boxes(page)
+    # "Open this link" at the bottom of a long chat: the paragraph opens in view, over it
+    last = page.get_by_test_id("stChatMessage").last.locator("[class*='st-key-card-']").first
+    last.get_by_role("button", name="Open this link").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("⟵ cited").wait_for(timeout=60_000)
+    settled(page)
+    assert dialog.get_by_text("⟵ cited").is_visible()
+    box = dialog.get_by_text("⟵ cited").bounding_box()
+    assert box is not None and 0 <= box["y"] <= page.viewport_size["height"]
+    assert len(page.get_by_test_id("stChatMessage").all()) == 2 * len(CONVERSATION)
+    page.screenshot(path=str(tmp_path / "link.png"))
+    dialog.get_by_role("button", name="Close", exact=True).last.click()  # not the ✕
+    dialog.wait_for(state="detached", timeout=60_000)
+    page.wait_for_url(lambda url: "doc=" not in url, timeout=60_000)
+    assert "c=" in page.url
+    page.reload()                                  # the conversation survives a reload
+    page.get_by_test_id("stChatMessage").nth(2 * len(CONVERSATION) - 1).wait_for(
+        timeout=120_000)
+    settled(page)
+    assert not error_boxes(page), error_boxes(page)
     page.set_viewport_size({"width": 1400, "height": 5000})   # the whole conversation
     page.wait_for_timeout(1000)
     page.get_by_test_id("stChatMessage").first.scroll_into_view_if_needed()

@@ -135,3 +135,11 @@ def test_a_highlight_keeps_a_word_with_its_punctuation():
     assert ":blue-background[Port\\'s]" in md and ":blue-background[\\(Chancay\\)]" in md
     md = passage_markdown("It rose 5%. Then it fell.", quote="It rose 5")
     assert md.startswith(":orange-background[It rose 5\\%\\.] Then")
+
+
+def test_two_quotes_of_one_passage_are_both_highlighted():
+    text = "Alpacas live in the Andes. They weigh 60 kg. Farmers keep them for wool."
+    md = passage_markdown(text, "Alpacas live in the Andes.", None, 0,
+                          [("Farmers keep them for wool.", None)])
+    assert md == (":orange-background[Alpacas live in the Andes\\.] They weigh 60 kg\\. "
+                  ":orange-background[Farmers keep them for wool\\.]")

@@ -31,7 +31,7 @@ from retrieval.conversation import (
     valid_session_id,
 )
 from retrieval.corpus import ALLOWED_SUFFIXES, REMOVED_DIR, remove_document, save_upload
-from retrieval.export import conversation_markdown
+from retrieval.export import conversation_markdown, renumbered
 from retrieval.load import source_metadata
 from retrieval.render import (
     absolute_link,
@@ -286,32 +286,27 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
             source_card(snap, passage, f"{turn}-near-{i}")
         rest = passages[3:]
     else:
-        st.markdown(answer_markdown(answer.text))
-        if answer.citations:
+        # one [n] per cited paragraph, as in the export: "… [1] In particular, … [1]" from two
+        # paragraphs of one passage becomes [1] and [2]
+        text, sources = renumbered(answer)
+        st.markdown(answer_markdown(text))
+        if sources:
             st.markdown("**Sources**")
-        groups = cited_paragraphs(answer.citations)
-        firsts = [group[0] for group in groups]
-        for group, key in zip(groups, citation_keys(firsts, turn), strict=True):
-            c = group[0]
-            source_card(snap, c.passage, key, n=c.n, paragraph=c.paragraph,
-                        quote=c.quote, quote_range=(c.quote_start, c.quote_end),
-                        more_quotes=group[1:])
-        rest = distinct(answer.passages, [c.passage for c in firsts])
+        for number, group in sources:
+            c, *more = distinct_quotes(group)
+            source_card(snap, c.passage, f"{turn}-cite-{number}", n=number,
+                        paragraph=c.paragraph, quote=c.quote,
+                        quote_range=(c.quote_start, c.quote_end), more_quotes=more)
+        rest = distinct(answer.passages, [group[0].passage for _, group in sources])
     if rest:
         with st.expander(f"Other retrieved passages ({len(rest)})"):
             for i, passage in enumerate(rest):
                 source_card(snap, passage, f"{turn}-other-{i}", query=answer.query)
 
 
-def cited_paragraphs(citations: list[Citation]) -> list[list[Citation]]:
-    """Citations grouped by number and paragraph, in order, each quote once: "… [1] In
-    particular, … [1]" from one paragraph is one card with both sentences highlighted."""
-    groups: dict[tuple[int, str, int], list[Citation]] = {}
-    for c in citations:
-        group = groups.setdefault((c.n, c.doc, c.paragraph), [])
-        if all((g.quote_start, g.quote_end) != (c.quote_start, c.quote_end) for g in group):
-            group.append(c)
-    return list(groups.values())
+def distinct_quotes(citations: list[Citation]) -> list[Citation]:
+    """Citations of one paragraph, each quote once."""
+    return list({(c.quote_start, c.quote_end): c for c in reversed(citations)}.values())[::-1]
 
 
 def distinct(passages: list[Passage], shown: list[Passage]) -> list[Passage]:
@@ -325,16 +320,6 @@ def distinct(passages: list[Passage], shown: list[Passage]) -> list[Passage]:
             seen |= {text, passage.chunk.id}
             out.append(passage)
     return out
-
-
-def citation_keys(citations: list[Citation], turn: int) -> list[str]:
-    """A key per citation card, unique even when one answer cites a passage twice ("[1] … [1]")."""
-    seen: dict[int, int] = {}
-    keys = []
-    for c in citations:
-        seen[c.n] = seen.get(c.n, -1) + 1
-        keys.append(f"{turn}-cite-{c.n}-{seen[c.n]}")
-    return keys
 
 
 def history_for(turns: list[dict]) -> list[Answer]:

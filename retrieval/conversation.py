@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,9 @@ def _appended(question: str, base: str, answer: Answer | None) -> str:
 # ------------------------------------------------------------------ kept across a reload
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 MAX_KEPT_TURNS = 100
+MAX_AGE_DAYS = 30        # a conversation untouched this long is deleted
+PRUNE_EVERY_S = 3600     # how often a process looks for such conversations
+_LAST_PRUNE: dict[Path, float] = {}
 
 
 def new_session_id() -> str:
@@ -320,6 +324,19 @@ class ConversationStore:
             raise ValueError(f"session id {session_id!r} is not 32 hex digits")
         return self.folder / f"{session_id}.json"
 
+    def prune(self, max_age_days: float = MAX_AGE_DAYS) -> int:
+        """Delete conversations untouched for ``max_age_days``; returns how many."""
+        cutoff = time.time() - max_age_days * 86400
+        removed = 0
+        for path in self.folder.glob("*.json"):
+            try:
+                if valid_session_id(path.stem) and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
     def save(self, session_id: str, turns: list[dict[str, Any]]) -> None:
         rows = [{**t, "answer": dataclasses.asdict(t["answer"])} if t.get("answer") else t
                 for t in turns[-MAX_KEPT_TURNS:]]
@@ -328,6 +345,9 @@ class ConversationStore:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(rows, default=_jsonable, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
+        if time.monotonic() - _LAST_PRUNE.get(self.folder, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
+            _LAST_PRUNE[self.folder] = time.monotonic()
+            self.prune()
 
     def load(self, session_id: str) -> list[dict[str, Any]]:
         """The saved turns, [] if none; ValueError when the file is damaged."""

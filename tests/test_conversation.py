@@ -148,3 +148,22 @@ def test_a_pronoun_no_earlier_turn_resolves_is_reported():
     assert unresolved_pronoun("When did he visit?", [("What did Xi Jinping say?", None)]) is None
     assert unresolved_pronoun("When did it open?", [("What do alpacas eat?", None)]) is None
     assert unresolved_pronoun("When did Xi say he would visit?", None) is None
+
+
+def test_the_store_deletes_conversations_untouched_for_a_month(tmp_path):
+    import os
+    import time
+
+    from retrieval.conversation import ConversationStore, new_session_id
+
+    store = ConversationStore(tmp_path)
+    old, recent = new_session_id(), new_session_id()
+    store.save(old, [{"question": "q", "error": "e"}])
+    store.save(recent, [{"question": "q", "error": "e"}])
+    month_ago = time.time() - 31 * 86400
+    os.utime(tmp_path / f"{old}.json", (month_ago, month_ago))
+    (tmp_path / "notes.json").write_text("{}")                 # not a conversation: kept
+    os.utime(tmp_path / "notes.json", (month_ago, month_ago))
+    assert store.prune() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["notes.json",
+                                                                f"{recent}.json"])

@@ -15,6 +15,9 @@ _SAVED_FROM = re.compile(r"<!--\s*saved from url=\(\d+\)\s*(\S+?)\s*-->", re.IGN
 _META_FIELDS = {"title": "title", "author": "author", "date": "date", "site": "sitename",
                 "url": "url"}
 MAX_META_CHARS = 300
+# Past this size (no news article is near it) trafilatura skips its second-opinion extractors,
+# which halves the time: a 6 MB page takes about 15 s instead of 30 s.
+FAST_ABOVE_CHARS = 2_000_000
 
 
 def read_html(name: str, markup: str) -> Extracted:
@@ -24,6 +27,7 @@ def read_html(name: str, markup: str) -> Extracted:
     doc = trafilatura.bare_extraction(
         markup, with_metadata=True, favor_precision=True, include_comments=False,
         include_tables=True, include_images=False, deduplicate=False, output_format="python",
+        fast=len(markup) > FAST_ABOVE_CHARS,
     )
     meta = _metadata(doc, markup)
     blocks = _blocks(doc.body) if doc is not None and doc.body is not None else []

@@ -793,3 +793,21 @@ def test_two_sentences_of_one_paragraph_are_one_card_with_both_highlighted(app_e
     context = next(e for e in assistant.expander if e.label == "Open in context")
     cited = next(b for b in bodies(context) if "⟵ cited" in b)
     assert cited.count(":orange-background[") == 2
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("feed.jsonl", b'{"title": "Llamas", "text": "Llamas of Bolivia."}\n{not json\n'),
+    ("notes.txt", bytes(range(256)) * 40),
+])
+def test_an_unreadable_upload_is_refused_never_saved_and_leaves_the_index_fresh(app_engine,
+                                                                                name, data):
+    """It had been shown as added, then skipped, and the sidebar said Stale for good."""
+    at = run_app()
+    at.sidebar.file_uploader[0].set_value((name, data, "text/plain")).run()
+    assert_clean(at)
+    refused = errors(at.sidebar)
+    assert len(refused) == 1 and refused[0].startswith(f"{name}: "), refused
+    assert not any(f"{name}: added" in plain(s.value) for s in at.sidebar.success)
+    assert not (app_engine.settings.source_dir / name).exists()
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+    assert not at.sidebar.warning

@@ -9,6 +9,7 @@ purpose; the ask and follow-up tests run the real ``Engine.ask``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -47,6 +48,12 @@ def app_engine(fake_engine, monkeypatch, tmp_path):
     monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(fake_engine.settings.index_dir))
     monkeypatch.setattr(retrieval.engine, "SentenceTransformerEmbedder",
                         lambda *args, **kwargs: FakeEmbedder())
+    if importlib.util.find_spec("retrieval.reader") is not None:  # the learned reader, if any
+        import retrieval.reader as reader
+
+        if hasattr(reader, "FakeReader"):
+            monkeypatch.setattr(reader.Reader, "load",
+                                classmethod(lambda cls, *args, **kwargs: reader.FakeReader()))
     yield fake_engine
     st.cache_resource.clear()
 

@@ -73,6 +73,9 @@ class Manifest(BaseModel):
     # (size, mtime_ns) of each source file, taken before it was read: status hashes only the
     # files whose stat differs. Empty in indexes built before it was recorded: all are hashed.
     source_stats: dict[str, tuple[int, int]] = {}
+    # files the build could not read: name -> (sha256, the loader's message). While a file's
+    # content stays the same it is reported as failed, not as added (stale).
+    failed: dict[str, tuple[str, str]] = {}
 
 
 @dataclass
@@ -83,6 +86,7 @@ class IndexStatus:
     changed: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     problem: str | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not indexed
 
     @property
     def fresh(self) -> bool:
@@ -96,6 +100,7 @@ class UpdateReport:
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_total: int = 0
     written: bool = False
@@ -503,10 +508,13 @@ class IndexStore:
         except IndexCorruptError as err:
             return IndexStatus(exists=True, problem=str(err))
         current = _source_hashes(source_dir, manifest)
+        failed = {n: why for n, (sha, why) in manifest.failed.items() if current.get(n) == sha}
+        current = {n: h for n, h in current.items() if n not in failed}
         old = manifest.sources
         return IndexStatus(
             exists=True,
             manifest=manifest,
+            failed=failed,
             added=sorted(set(current) - set(old)),
             changed=sorted(n for n in current if n in old and current[n] != old[n]),
             deleted=sorted(set(old) - set(current)),
@@ -560,10 +568,13 @@ class IndexStore:
             if not loaded.files:
                 detail = f": {loaded.problems[0]}" if loaded.problems else ""
                 raise SourceError(
-                    f"no indexable text in {source_dir}{detail}; add .txt, .md, .html or "
-                    ".jsonl files"
+                    f"no indexable text in {source_dir}{detail}; add .txt, .md, .html, "
+                    ".pdf, .docx or .jsonl files"
                 )
-            if previous is not None and not (report.added or report.changed or report.deleted):
+            same_failures = previous is not None and loaded.failed_sha256 == {
+                n: sha for n, (sha, _) in previous.manifest.failed.items()}
+            if previous is not None and same_failures and not (
+                    report.added or report.changed or report.deleted):
                 report.chunks_total = len(previous)
                 return report
             rows = self._chunks_and_vectors(loaded, previous, embedder, chunker, report,
@@ -577,7 +588,7 @@ class IndexStore:
     @staticmethod
     def _plan(loaded: LoadResult, previous: IndexSnapshot | None) -> UpdateReport:
         old = previous.manifest.sources if previous else {}
-        report = UpdateReport(problems=list(loaded.problems))
+        report = UpdateReport(problems=list(loaded.problems), notices=loaded.notices)
         for file in loaded.files:
             if file.name not in old:
                 report.added.append(file.name)
@@ -662,6 +673,8 @@ class IndexStore:
             encodings={f.name: f.encoding for f in loaded.files},
             source_stats={f.name: (stats or {})[f.name] for f in loaded.files
                           if f.name in (stats or {})},
+            failed={n: (loaded.failed_sha256[n], why) for n, why in loaded.failed.items()
+                    if n in loaded.failed_sha256},
         )
         self._swap_manifest(manifest)
         if progress:

@@ -101,7 +101,7 @@ _WORD_NOT_AUX = r"(?!(?:" + _AUX + r")\b)[\w'’-]+"
 _ANSWER_PHRASE = re.compile(  # "which <up to 10 words> did …"
     r"\b(?:what|which)\s+(" + _WORD_NOT_AUX + r"(?:\s+" + _WORD_NOT_AUX + r"){0,9}?)"
     r"(?=\s+(?:" + _AUX + r")\s+[\w\"“])", re.IGNORECASE)
-_KIND_PHRASE = re.compile(  # "what kind of storm battered …"
+_KIND_PHRASE = re.compile(  # "what kind of boat carried …"
     r"\b(?:what|which)\s+((?:kind|sort|type|form|piece|part)s?\s+of\s+[\w-]+)", re.IGNORECASE)
 
 
@@ -289,8 +289,8 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     """One row of FEATURES per candidate sentence (cheap ones; ``sims`` comes from the model).
 
     The focus of a question is what its article's title and lead paragraph don't already say:
-    "In his December 2024 talks with Wang Yi, what did Djurić call the relationship?" names the
-    article through its lead; the answer is the sentence that covers the rest.
+    "At the March summit in Lima, what did the minister call the port?" names the article
+    through its lead; the answer is the sentence that covers the rest.
     """
     kind = question_type(question)
     q_tokens = {t: weights.idf(t) for t in keyword_tokens(question)}

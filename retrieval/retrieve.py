@@ -95,7 +95,7 @@ _FRAMING = re.compile(r"(according to|as |per |in |during |given |speaking|meeti
 def main_clause(question: str) -> str:
     """The clause that asks, without its framing: "According to X, how many Y?" → "how many Y?".
 
-    Framing clauses name the article ("In his December 2024 talks with Wang Yi, …") and are
+    Framing clauses name the article ("At the March summit in Lima, …") and are
     matched at the article level; the asking clause is matched against single sentences.
     """
     parts = [p.strip() for p in re.split(r"[,;]", question) if p.strip()]

@@ -558,15 +558,16 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-_LABELS: dict[str, tuple[IndexSnapshot, dict[str, str]]] = {}
-
-
 def doc_labels(snap: IndexSnapshot) -> dict[str, str]:
     """Each document's name -> what the filter shows: its article's title ("… and 3 more
-    articles" for a file of several), the file name added where two titles are the same."""
-    last = _LABELS.get("last")
-    if last is not None and last[0] is snap:
-        return last[1]
+    articles" for a file of several), the file name added where two titles are the same.
+    Computed once per index generation, not at every page run."""
+    return _doc_labels(snap.manifest.generation, snap)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _doc_labels(generation: str, _snap: IndexSnapshot) -> dict[str, str]:
+    snap = _snap
     titles: dict[str, list[str]] = {name: [] for name in snap.doc_names}
     for chunk in snap.chunks:
         found = titles.setdefault(chunk.source, [])
@@ -579,9 +580,7 @@ def doc_labels(snap: IndexSnapshot) -> dict[str, str]:
             label += f" and {plural(len(found) - 1, 'more article')}"
         labels[name] = label
     seen = Counter(labels.values())
-    labels = {n: label if seen[label] == 1 else f"{label} ({n})" for n, label in labels.items()}
-    _LABELS["last"] = (snap, labels)   # one assignment: sessions share it
-    return labels
+    return {n: label if seen[label] == 1 else f"{label} ({n})" for n, label in labels.items()}
 
 
 def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, list[str], bool]:

@@ -1,4 +1,4 @@
-"""``python -m bench [--only seeds,embed,scale,beir,squad] [--quick]``: issue 7's benchmark.
+"""``python -m bench [--only seeds,embed,beir,squad,reader,scale] [--quick]``: issues 7 and 16.
 
 Prints the comparison tables, writes bench/results.json and bench/report.md.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.common import machine, run_worker
 from bench.report import render
 
-SECTIONS = ("seeds", "embed", "beir", "squad", "scale")
+SECTIONS = ("seeds", "embed", "beir", "squad", "reader", "scale")
 HERE = Path(__file__).resolve().parent
 
 
@@ -71,8 +71,14 @@ def run_squad(quick: bool, repeats: int) -> dict:
     return public.squad(quick, embedder=_public_embedder())
 
 
+def run_reader(quick: bool, repeats: int) -> dict:
+    from bench import reader
+
+    return reader.run(quick, embedder=_public_embedder())
+
+
 RUNNERS = {"seeds": run_seeds, "embed": run_embed, "scale": run_scale, "beir": run_beir,
-           "squad": run_squad}
+           "squad": run_squad, "reader": run_reader}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (median/p95)")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results and report")
     parser.add_argument("--public-backend", choices=("torch", "onnx", "onnx-fp32"),
-                        default=PUBLIC_BACKEND, help="embedding backend for SciFact and SQuAD")
+                        default=PUBLIC_BACKEND,
+                        help="embedding backend for SciFact, SQuAD and the reader section")
     args = parser.parse_args(argv)
     globals()["PUBLIC_BACKEND"] = args.public_backend
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]

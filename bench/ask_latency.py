@@ -1,7 +1,8 @@
 """Warm ``Engine.ask`` (or ``--search``) latency with the real bundled model over dev questions.
 
     python bench/ask_latency.py [--questions ../shared/eval/dev.jsonl] [--index-dir DIR]
-                                [--backend torch|onnx|onnx-fp32] [--search] [--json]
+                                [--backend torch|onnx|onnx-fp32] [--answerer reader|rules]
+                                [--search] [--json]
 
 The model and index are loaded and one question asked before timing. Pass 1 asks every
 question once (each sentence embedded for the first time: the figure to quote); pass 2 asks
@@ -47,12 +48,21 @@ def time_pass(call, questions: list[str]) -> list[float]:
     return out
 
 
+def warm(engine) -> None:
+    """Load what the first question would wait for: the model (and reader), WordNet, the
+    gazetteer, the index and its term weights."""
+    engine.preload()  # as the app does
+    engine.ask("warm-up: who visited China?")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=Path, default=DEV)
     parser.add_argument("--index-dir", type=Path, default=None)
     parser.add_argument("--source", type=Path, default=None)
     parser.add_argument("--backend", choices=("torch", "onnx", "onnx-fp32"), default=None)
+    parser.add_argument("--answerer", choices=("reader", "rules"), default=None,
+                        help="the extractive answerer (default: the library's)")
     parser.add_argument("--search", action="store_true",
                         help="time Engine.search (k=10) instead of Engine.ask")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -61,19 +71,20 @@ def main(argv: list[str] | None = None) -> dict:
     from retrieval import Engine, Settings
 
     overrides = {k: v for k, v in {"index_dir": args.index_dir, "source_dir": args.source,
-                                   "backend": args.backend}.items() if v is not None}
+                                   "backend": args.backend,
+                                   "answerer": args.answerer}.items() if v is not None}
     engine = Engine(Settings(**overrides))
     status = engine.status()
     if not status.exists or not status.fresh:
         engine.update_index()
     questions = [json.loads(line)["question"] for line in
                  args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
-    engine.preload()  # as the app does: the model, WordNet and the gazetteer
-    engine.ask("warm-up: who visited China?")  # the index and term weights loaded
+    warm(engine)
     call = (lambda q: engine.search(q, 10)) if args.search else engine.ask
     first = time_pass(call, questions)
     second = time_pass(call, questions)
     result = {"questions": str(args.questions), "backend": engine.settings.backend,
+              "answerer": engine.settings.answerer,
               "timed": "search" if args.search else "ask", "first_pass": summary(first),
               "second_pass_cached": summary(second)}
     if args.json:

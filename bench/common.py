@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -20,6 +21,12 @@ SCORER = SHARED / "eval" / "score.py"
 SCIFACT = SHARED / "benchmarks" / "scifact"
 SQUAD = SHARED / "benchmarks" / "squad" / "dev-v1.1.json"
 SEEDS = ROOT / "seeds"
+TRAIN = SHARED / "train"
+SQUAD_SPLIT = TRAIN / "squad-dev-split.json"
+SQUAD2_DEV = TRAIN / "squad-v2.0-dev.json"
+WIKIQA_TEST = TRAIN / "wikiqa" / "WikiQA-test.tsv"
+TRECQA_TEST = TRAIN / "trecqa" / "TEST.xml"
+ANSWERERS = ("rules", "reader")  # Settings.answerer: the hand-fitted scorer, the learned reader
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -71,6 +78,27 @@ def load_scorer():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def shared_reader():
+    """The shipped reader (models/reader), loaded once for every engine of the run."""
+    from retrieval.reader import Reader
+
+    return Reader.load()
+
+
+def answerer_engines(settings, embedder=None) -> dict:
+    """One Engine per answerer over the same index folder, sharing the embedder and reader.
+    Built the index with any one of them."""
+    from retrieval import Engine, SentenceTransformerEmbedder
+
+    if embedder is None:
+        embedder = SentenceTransformerEmbedder(settings.model, settings.backend,
+                                               settings.batch_size)
+    return {name: Engine(settings.model_copy(update={"answerer": name}), embedder=embedder,
+                         reader=shared_reader() if name == "reader" else None)
+            for name in ANSWERERS}
 
 
 def dev_questions() -> list[dict]:

@@ -176,26 +176,168 @@ def _squad(sec: dict, targets: list) -> list[str]:
         return [f"Failed: {sec['error']}", ""]
     rows = [[name, r["recall@1"], r["recall@5"]] for name, r in sec["rows"].items()]
     out = [f"Backend {sec.get('backend', '?')}; "
-           f"{sec['questions']} of {sec['of_questions']:,} questions (seed {sec['seed']}) "
-           f"over {sec['paragraphs']:,} paragraphs; index built in {sec['index_s']} s; "
-           f"{sec['queries_per_second']} queries/s.", "",
+           f"{sec['questions']} of the {sec['of_questions']:,} questions of the "
+           f"{sec.get('asked_articles', '?')} articles outside the dev split's `fit` (seed "
+           f"{sec['seed']}; the {sec.get('fit_articles_skipped', '?')} `fit` articles are indexed "
+           f"but never asked) over {sec['paragraphs']:,} paragraphs; index built in "
+           f"{sec['index_s']} s; {sec['queries_per_second']} queries/s.", "",
            *_table(["retrieval", "paragraph recall@1", "recall@5"], rows)]
-    ans = sec.get("answers")
-    if ans:
-        out += [f"Answer containment (gold answer inside our short answer, abstentions count as "
-                f"misses): {ans['containment']} over {ans['answered_questions']} questions; ask "
-                f"p50 {ans['ask_p50_ms']} ms, p95 {ans['ask_p95_ms']} ms.", ""]
-    else:
-        out += ["Answer containment: Engine.ask is not in the library yet.", ""]
+    answers = sec.get("answers") or {}
+    if "rules" not in answers or "reader" not in answers:
+        return [*out, "Answer containment: not measured.", ""]
+    n = answers["reader"]["answerable"]
+    out += [f"Answers through `Engine.ask`, the first {n} questions of that sample for each "
+            "answerer (gold answer inside the short answer after SQuAD's normalisation; an "
+            "abstention is a miss):", "", *_answer_table(answers)]
+    if not sec.get("quick"):
+        got = answers["reader"]["containment"]
+        targets.append(("SQuAD v1.1 dev containment, reader, outside `fit` >= 0.82", got,
+                        got is not None and got >= 0.82))
     return out
+
+
+_ANSWER_ROWS = (("answer containment (answerable)", "containment"),
+                ("false abstain rate (answerable)", "false_abstain_rate"),
+                ("gold paragraph in the top 5 passages", "gold_paragraph_in_top5"),
+                ("abstain rate (unanswerable)", "abstain_rate"))
+
+
+def _answer_table(answers: dict, unanswerable: bool = False) -> list[str]:
+    rows = [[label, answers["rules"].get(key), answers["reader"].get(key)]
+            for label, key in _ANSWER_ROWS if unanswerable or key != "abstain_rate"]
+    rows.append(["ask p50 / p95, ms", _ms(answers["rules"]), _ms(answers["reader"])])
+    return _table(["", "rules", "reader"], rows)
+
+
+def _ms(d: dict) -> str:
+    return f"{d.get('ask_p50_ms')} / {d.get('ask_p95_ms')}"
+
+
+# The issue 16 targets for the reader: (label, part, key, threshold, higher is better)
+READER_TARGETS = (
+    ("dev answer_accuracy >= 0.85", "dev", ("answer_accuracy",), 0.85, True),
+    ("dev paraphrase answered >= 0.75", "dev", ("answered_by_kind", "paraphrase"), 0.75, True),
+    ("dev multi answered >= 0.80", "dev", ("answered_by_kind", "multi"), 0.80, True),
+    ("dev citation_precision >= 0.85", "dev", ("citation_precision",), 0.85, True),
+    ("dev unanswerable abstain >= 0.70", "dev", ("unanswerable_abstain_rate",), 0.70, True),
+    ("dev false abstain <= 0.05", "dev", ("false_abstain_rate",), 0.05, False),
+    ("dev ask p50 <= 250 ms (seeds, warm)", "dev", ("ask_latency", "p50_ms"), 250, False),
+    ("SQuAD 2.0 evaluate: answerable containment >= 0.75", "squad2",
+     ("answers", "containment"), 0.75, True),
+    ("SQuAD 2.0 evaluate: unanswerable abstain >= 0.60", "squad2",
+     ("answers", "abstain_rate"), 0.60, True),
+    ("WikiQA test MAP (reader) >= 0.75", "wikiqa", ("rows", "map"), 0.75, True),
+    ("TrecQA TEST MAP (reader) >= 0.80", "trecqa", ("rows", "map"), 0.80, True),
+)
+
+
+def _reader_value(sec: dict, part: str, keys: tuple[str, ...]):
+    d = sec.get(part, {})
+    if part == "dev":
+        d = d.get("reader", {})
+    elif keys[0] in ("answers", "rows"):
+        d = d.get(keys[0], {}).get("reader", {})
+        keys = keys[1:]
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def _reader_targets(sec: dict, targets: list) -> None:
+    for label, part, keys, limit, higher in READER_TARGETS:
+        got = _reader_value(sec, part, keys)
+        ok = None if sec.get("quick") or got is None else (
+            got >= limit if higher else got <= limit)
+        targets.append((f"reader: {label}", "not measured" if got is None else got, ok))
+
+
+def _reader(sec: dict, targets: list) -> list[str]:
+    if "error" in sec:
+        return [f"Failed: {sec['error']}", ""]
+    secs = sec.get("seconds", {})
+    out = [("QUICK: small seeded samples (seed " + str(sec.get("seed")) + "), not comparable. "
+            if sec.get("quick") else "")
+           + "The hand-fitted rules answerer (`Settings(answerer=\"rules\")`) and the learned "
+           "reader (`answerer=\"reader\"`, models/reader) side by side. Part times: "
+           + ", ".join(f"{k} {v} s" for k, v in secs.items()) + ".", ""]
+    for name, render_part in (("dev", _reader_dev), ("squad2", _reader_squad2),
+                              ("wikiqa", _selection), ("trecqa", _selection)):
+        out += [f"### {READER_TITLES[name]}", ""]
+        part = sec.get(name)
+        if not part:
+            out += ["Not run.", ""]
+        elif "error" in part:
+            out += [f"Failed: {part['error']}", ""]
+        else:
+            out += render_part(part)
+    _reader_targets(sec, targets)
+    return out
+
+
+READER_TITLES = {"dev": "dev.jsonl over the seeds (nothing fitted to it here)",
+                 "squad2": "SQuAD 2.0 dev, `evaluate` articles, open retrieval through `ask`",
+                 "wikiqa": "WikiQA test: answer-sentence selection",
+                 "trecqa": "TrecQA TEST (newswire): answer-sentence selection"}
+
+
+def _reader_dev(part: dict) -> list[str]:
+    r, d = part["rules"], part["reader"]
+    kinds = ", ".join(f"{n} {k}" for k, n in part["kinds"].items())
+    rows = [[key, r.get(key), d.get(key)] for key in
+            ("answer_accuracy", "citation_precision", "unanswerable_abstain_rate",
+             "false_abstain_rate", "recall@5", "mrr@10", "answer_supported_by_citation",
+             "qa_score", "median_answer_chars")]
+    rows[1:1] = [[f"{k} answered", r["answered_by_kind"].get(k), d["answered_by_kind"].get(k)]
+                 for k in ("fact", "paraphrase", "multi")]
+    lr, ld = r["ask_latency"], d["ask_latency"]
+    rows.append(["ask p50 / p95 / mean, ms (warm, each question once)",
+                 f"{lr['p50_ms']} / {lr['p95_ms']} / {lr['mean_ms']}",
+                 f"{ld['p50_ms']} / {ld['p95_ms']} / {ld['mean_ms']}"])
+    return [f"{part['questions']} questions ({kinds}), each asked once through `Engine.ask` over "
+            "one index of seeds/, scored by `../shared/eval/score.py` (per-kind figures: its "
+            "answer_accuracy over that kind). Latency: `bench/ask_latency.py`'s first pass, "
+            "after its warm-up.", "", *_table(["", "rules", "reader"], rows)]
+
+
+def _reader_squad2(part: dict) -> list[str]:
+    a = part["answers"]
+    return [f"Backend {part.get('backend', '?')}; the {part['paragraphs']:,} paragraphs of the "
+            f"{part['articles']} `evaluate` articles indexed (one record each); "
+            f"{part['questions']} of their {part['of_questions']:,} questions (seeded sample, "
+            f"seed {part['seed']}): {a['reader']['answerable']} answerable, "
+            f"{a['reader']['unanswerable']} unanswerable, asked of each answerer. Containment: "
+            "a gold answer inside the short answer after SQuAD's normalisation (lower case, no "
+            f"punctuation or articles); an abstention is a miss. Index built in {part['index_s']}"
+            " s.", "", *_answer_table(a, unanswerable=True)]
+
+
+def _selection(part: dict) -> list[str]:
+    rows = [[name, r["map"], r["mrr"], r["seconds"]] for name, r in
+            sorted(part["rows"].items(), key=lambda kv: kv[0] != "cosine")]
+    context = ("the reader sees each candidate's title and the candidate before it from the "
+               "same document" if part["with_title_and_previous"] else
+               "the data give no title or previous sentence, so the reader sees the sentence "
+               "alone")
+    return [f"{part['questions']} questions with at least one correct and one incorrect "
+            f"candidate ({part['judged_both_ways']} of the {part['questions_in_file']} in the "
+            f"file; {part['with_correct']} have a correct one), {part['candidates']:,} candidate "
+            f"sentences; {context}. Ties rank incorrect candidates first.", "",
+            *_table(["ranker", "MAP", "MRR", "seconds"],
+                    [[_RANKERS.get(row[0], row[0]), *row[1:]] for row in rows])]
+
+
+_RANKERS = {"cosine": "plain cosine, bundled all-MiniLM-L6-v2",
+            "reader": "reader (cross-encoder logit)"}
 
 
 TITLES = {"seeds": "1. Seed corpus: ours vs the LangChain tutorial pipeline",
           "embed": "2. Embedding throughput",
           "scale": "3. Scale: synthetic 384-d vectors and BM25",
           "beir": "4. BEIR SciFact (test split)",
-          "squad": "5. SQuAD v1.1 dev, open retrieval over its paragraphs"}
-RENDER = {"seeds": _seeds, "embed": _embed, "scale": _scale, "beir": _beir, "squad": _squad}
+          "squad": "5. SQuAD v1.1 dev, open retrieval over its paragraphs",
+          "reader": "6. The learned reader against the rules answerer (issue 16)"}
+RENDER = {"seeds": _seeds, "embed": _embed, "scale": _scale, "beir": _beir, "squad": _squad,
+          "reader": _reader}
 
 
 def render(results: dict) -> str:

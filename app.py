@@ -668,7 +668,7 @@ def save_conversation() -> None:
     sid = st.session_state.session_id
     try:
         conversation_store().save(sid, st.session_state.turns)
-    except OSError as err:
+    except (OSError, TypeError, ValueError) as err:  # a full disk, an unserialisable answer
         log.warning("conversation not saved: %s", err)
         return
     if st.query_params.get(SESSION_PARAM) != sid:

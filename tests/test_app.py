@@ -818,3 +818,16 @@ def test_an_unreadable_upload_is_refused_never_saved_and_leaves_the_index_fresh(
     assert not (app_engine.settings.source_dir / name).exists()
     assert any("Fresh" in s.value for s in at.sidebar.success)
     assert not at.sidebar.warning
+
+
+def test_a_conversation_that_cannot_be_saved_still_shows_its_answer(app_engine, monkeypatch,
+                                                                     tmp_path):
+    import numpy as np
+
+    fake_ask(monkeypatch, lambda engine, q: Answer(q, "Chancay.", False, [], [], query=q,
+                                                   support=np.array([0.5, 0.7])))
+    at = run_app()
+    at.chat_input[0].set_value("Which port opened north of Lima?").run()
+    assert_clean(at)
+    assert not errors(at) and at.chat_message[1].markdown[0].value == "Chancay\\."
+    assert "c" not in at.query_params          # nothing saved, so no id to reload it by

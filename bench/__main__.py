@@ -71,10 +71,14 @@ def run_squad(quick: bool, repeats: int) -> dict:
     return public.squad(quick, embedder=_public_embedder())
 
 
+# Per-question outputs of the reader section (bench/out/ is not committed); set from --out.
+OUT_DIR = HERE / "out"
+
+
 def run_reader(quick: bool, repeats: int) -> dict:
     from bench import reader
 
-    return reader.run(quick, embedder=_public_embedder())
+    return reader.run(quick, embedder=_public_embedder(), out=OUT_DIR)
 
 
 RUNNERS = {"seeds": run_seeds, "embed": run_embed, "scale": run_scale, "beir": run_beir,
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="embedding backend for SciFact, SQuAD and the reader section")
     args = parser.parse_args(argv)
     globals()["PUBLIC_BACKEND"] = args.public_backend
+    globals()["OUT_DIR"] = args.out / "out"
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             results["sections"][name] = RUNNERS[name](args.quick, args.repeats)
+            failed |= any(isinstance(part, dict) and "error" in part  # a part of it failed
+                          for part in results["sections"][name].values())
         except Exception as err:  # one broken section must not lose the others' figures
             failed = True
             results["sections"][name] = {"error": f"{type(err).__name__}: {err}"}

@@ -8,6 +8,7 @@ scored once per configuration and never used to choose anything.
 from __future__ import annotations
 
 import itertools
+import json
 import tempfile
 import time
 from collections.abc import Collection
@@ -216,10 +217,12 @@ def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int
 
 
 def squad2(quick: bool = False, path: Path = SQUAD2_DEV, sample: int | None = None,
-           seed: int = 13, embedder=None, split: Path = SQUAD_SPLIT) -> dict:
+           seed: int = 13, embedder=None, split: Path = SQUAD_SPLIT,
+           out: Path | None = None) -> dict:
     """SQuAD 2.0 dev, ``evaluate`` articles only: their paragraphs indexed, a seeded sample of
     their questions asked through ``Engine.ask``. Answerable: containment; unanswerable:
-    abstain rate. Quick: the first two ``evaluate`` articles."""
+    abstain rate. Quick: the first two ``evaluate`` articles. ``out``: a folder for one JSONL
+    of per-question outcomes per answerer (``squad2-<answerer>.jsonl``)."""
     evaluate = benchmarks.squad_dev_split(split)["evaluate"]
     if quick:
         evaluate = evaluate[:2]
@@ -228,7 +231,9 @@ def squad2(quick: bool = False, path: Path = SQUAD2_DEV, sample: int | None = No
     with tempfile.TemporaryDirectory(prefix="bench-squad2-") as tmp:
         data, engines, index_s = squad_engines(path, Path(tmp), sample, seed, embedder,
                                                ask_from=evaluate, index_from=evaluate)
-        answers = {name: answer_rates(e, data.questions) for name, e in engines.items()}
+        answers = {name: answer_rates(e, data.questions,
+                                      out / f"squad2-{name}.jsonl" if out else None)
+                   for name, e in engines.items()}
     return {"backend": _backend(engines["rules"]), "articles": len(evaluate),
             "paragraphs": data.paragraphs, "questions": len(data.questions),
             "of_questions": data.total_questions, "seed": seed,
@@ -236,28 +241,42 @@ def squad2(quick: bool = False, path: Path = SQUAD2_DEV, sample: int | None = No
             "index_s": round(index_s, 1), "answers": answers}
 
 
-def answer_rates(engine: Engine, questions: list[dict]) -> dict:
+def answer_rates(engine: Engine, questions: list[dict], log: Path | None = None) -> dict:
     """Every question through ``engine.ask``. Answerable ones: the gold answer inside the
     short answer (abstaining is a miss), the gold paragraph among the first 5 passages, and
-    the false-abstain rate; unanswerable ones (SQuAD 2.0): the abstain rate."""
+    the false-abstain rate; unanswerable ones (SQuAD 2.0): the abstain rate. ``log``: a JSONL
+    file for each question's answer and outcome."""
     contained, recall5, false_abstain, abstained, times = [], [], [], [], []
+    rows = []
     engine.ask("warm-up: who founded the university?")  # index, model and reader loaded
     for q in questions:
         started = time.perf_counter()
         answer = engine.ask(q["question"])
         times.append((time.perf_counter() - started) * 1000)
+        row = {k: q.get(k) for k in ("id", "question", "answerable", "answers", "doc")}
+        row.update(answer=answer.text, abstained=answer.abstained, support=answer.support)
+        rows.append(row)
         if not q.get("answerable", True):
             abstained.append(answer.abstained)
             continue
         false_abstain.append(answer.abstained)
-        contained.append(not answer.abstained
-                         and benchmarks.answer_contains(answer.text, q["answers"]))
+        row["contained"] = (not answer.abstained
+                            and benchmarks.answer_contains(answer.text, q["answers"]))
+        contained.append(row["contained"])
         recall5.append(q["doc"] in {p.doc for p in answer.passages[:5]})
+    if log:
+        write_jsonl(log, rows)
     return {"answerable": len(contained), "containment": _rate(contained),
             "gold_paragraph_in_top5": _rate(recall5), "false_abstain_rate": _rate(false_abstain),
             "unanswerable": len(abstained), "abstain_rate": _rate(abstained),
             "ask_p50_ms": round(percentile(times, 50), 1),
             "ask_p95_ms": round(percentile(times, 95), 1)}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def _rate(flags: list[bool]) -> float | None:

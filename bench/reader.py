@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import tempfile
 import time
 import traceback
@@ -44,40 +45,43 @@ DEV_METRICS = ("answer_accuracy", "citation_precision", "unanswerable_abstain_ra
                "qa_score", "median_answer_chars")
 
 
-def run(quick: bool = False, embedder=None) -> dict:
-    """Every part, each timed; a part that fails records its error and the others still run."""
+def run(quick: bool = False, embedder=None, out: Path | None = None) -> dict:
+    """Every part, each timed; a part that fails records its error and the others still run.
+    ``out``: a folder for per-question files (``reader-dev-<answerer>.jsonl`` in the results
+    format that ``score.py`` reads, ``squad2-<answerer>.jsonl``)."""
     if embedder is None:
         from retrieval import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
     parts: dict[str, Callable[[], dict]] = {
-        "dev": lambda: dev(quick, embedder),
-        "squad2": lambda: public.squad2(quick, seed=SEED, embedder=embedder),
+        "dev": lambda: dev(quick, embedder, out),
+        "squad2": lambda: public.squad2(quick, seed=SEED, embedder=embedder, out=out),
         "wikiqa": lambda: selection(benchmarks.load_wikiqa(WIKIQA_TEST), quick, embedder),
         "trecqa": lambda: selection(benchmarks.load_trecqa(TRECQA_TEST), quick, embedder),
     }
-    out: dict = {"quick": quick, "seed": SEED, "seconds": {}}
+    result: dict = {"quick": quick, "seed": SEED, "seconds": {}}
     for name, part in parts.items():
+        print(f"   reader: {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         try:
-            out[name] = part()
+            result[name] = part()
         except Exception as err:  # one broken part must not lose the others' figures
-            out[name] = {"error": f"{type(err).__name__}: {err}"}
+            result[name] = {"error": f"{type(err).__name__}: {err}"}
             traceback.print_exc()
-        out["seconds"][name] = round(time.perf_counter() - started, 1)
-    return out
+        result["seconds"][name] = round(time.perf_counter() - started, 1)
+    return result
 
 
-def dev(quick: bool, embedder) -> dict:
+def dev(quick: bool, embedder, out: Path | None = None) -> dict:
     """dev.jsonl asked of each answerer over the seeds (one temporary index), scored by the
     shared scorer; the timed pass is ``ask_latency``'s first pass (after its warm-up)."""
     questions = dev_questions()
     if quick:
         questions = random.Random(SEED).sample(questions, QUICK_DEV)
     scorer = load_scorer()
-    out: dict = {"questions": len(questions),
-                 "kinds": {k: sum(q["kind"] == k for q in questions)
-                           for k in (*KINDS, "unanswerable")}}
+    result: dict = {"questions": len(questions),
+                    "kinds": {k: sum(q["kind"] == k for q in questions)
+                              for k in (*KINDS, "unanswerable")}}
     with tempfile.TemporaryDirectory(prefix="bench-reader-dev-") as tmp:
         engines = answerer_engines(Settings(source_dir=SEEDS, index_dir=Path(tmp) / "index"),
                                    embedder)
@@ -85,12 +89,14 @@ def dev(quick: bool, embedder) -> dict:
         for name, engine in engines.items():
             answers, times = _timed_answers(engine, [q["question"] for q in questions])
             results = [a.to_dict(q["id"]) for a, q in zip(answers, questions)]
+            if out:
+                public.write_jsonl(out / f"reader-dev-{name}.jsonl", results)
             metrics = scorer.score(questions, results)
-            out[name] = {**{k: metrics.get(k) for k in DEV_METRICS},
-                         "answered_by_kind": {k: _kind_accuracy(scorer, questions, results, k)
-                                              for k in KINDS},
-                         "ask_latency": ask_latency.summary(times)}
-    return out
+            result[name] = {**{k: metrics.get(k) for k in DEV_METRICS},
+                            "answered_by_kind": {k: _kind_accuracy(scorer, questions, results,
+                                                                   k) for k in KINDS},
+                            "ask_latency": ask_latency.summary(times)}
+    return result
 
 
 def _timed_answers(engine, questions: list[str]) -> tuple[list, list[float]]:

@@ -259,7 +259,9 @@ def _reader(sec: dict, targets: list) -> list[str]:
             if sec.get("quick") else "")
            + "The hand-fitted rules answerer (`Settings(answerer=\"rules\")`) and the learned "
            "reader (`answerer=\"reader\"`, models/reader) side by side. Part times: "
-           + ", ".join(f"{k} {v} s" for k, v in secs.items()) + ".", ""]
+           + ", ".join(f"{k} {v} s" for k, v in secs.items()) + ". Each question's answer is "
+           "in the out/ folder beside this report (`reader-dev-<answerer>.jsonl`, which "
+           "`score.py` reads; `squad2-<answerer>.jsonl`).", ""]
     for name, render_part in (("dev", _reader_dev), ("squad2", _reader_squad2),
                               ("wikiqa", _selection), ("trecqa", _selection)):
         out += [f"### {READER_TITLES[name]}", ""]

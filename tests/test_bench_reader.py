@@ -97,3 +97,19 @@ def test_reader_report_puts_both_answerers_side_by_side_and_judges_the_targets()
     assert "| reader: TrecQA TEST MAP (reader) >= 0.80 | not measured | n/a |" in report
     quick = render(_results(quick=True))
     assert "QUICK" in quick and "| reader: dev answer_accuracy >= 0.85 | 0.88 | n/a |" in quick
+
+
+def test_dev_part_scores_both_answerers_with_the_shared_scorer(monkeypatch, fake_embedder,
+                                                                tmp_path):
+    from bench import common
+    from retrieval.reader import FakeReader
+
+    monkeypatch.setattr(common, "shared_reader", FakeReader)
+    part = bench_reader.dev(quick=True, embedder=fake_embedder, out=tmp_path)
+    assert part["questions"] == bench_reader.QUICK_DEV
+    for name in ("rules", "reader"):
+        written = (tmp_path / f"reader-dev-{name}.jsonl").read_text().splitlines()
+        assert len(written) == bench_reader.QUICK_DEV
+        assert set(part[name]["answered_by_kind"]) == {"fact", "paraphrase", "multi"}
+        assert part[name]["ask_latency"]["n"] == bench_reader.QUICK_DEV
+        assert 0.0 <= part[name]["recall@5"] <= 1.0

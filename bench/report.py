@@ -46,7 +46,8 @@ def _seeds(sec: dict, targets: list) -> list[str]:
          "", ""],
         row("search p50, ms (warm)", "search", "p50_ms"),
         row("search p95, ms (warm)", "search", "p95_ms"),
-        ["ask p50 / p95, ms (warm, each question asked once before)", _pair(on.get("ask")),
+        [f"ask p50 / p95, ms (warm, each question asked once before; "
+         f"{on.get('answerer', 'default')} answerer)", _pair(on.get("ask")),
          _pair(to.get("ask")), "no answerer", "", ""],
         row("peak RSS, MB", "peak_rss_mb"),
         row("dev recall@5", "recall@5", better="higher"),

@@ -84,6 +84,7 @@ def ours(backend: str, repeats: int, quick: bool) -> dict:
             out["ask"] = _timed_queries(engine.ask, texts, max(1, repeats // 2))
             answers = [engine.ask(q["question"]).to_dict(q["id"]) for q in questions]
             out["ask_quality"] = _quality(answers, questions)
+            out["answerer"] = engine.settings.answerer  # the library's default
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 

@@ -420,7 +420,9 @@ def update_index(engine: Engine, rebuild: bool) -> None:
     bar.empty()
     flash("success", report.summary())
     for problem in report.problems:
-        flash("warning", f"skipped {problem}")
+        flash("warning", f"not indexed: {problem}")
+    for notice in getattr(report, "notices", []):
+        flash("info", notice)
 
 
 def flash(kind: str, text: str) -> None:
@@ -453,6 +455,7 @@ def index_status(engine: Engine) -> None:
             f"model {escape_markdown(m.model.split('/')[-1])} · built "
             f"{escape_markdown(m.built_at.replace('T', ' '))}"
         )
+    failed_files(getattr(status, "failed", {}))
     if status.fresh:
         st.success("Fresh: matches the corpus folder.")
     elif not status.problem:
@@ -463,6 +466,16 @@ def index_status(engine: Engine) -> None:
             update_index(engine, rebuild=False)
             st.rerun()
     rebuild_button(engine)
+
+
+def failed_files(failed: dict[str, str]) -> None:
+    """The files the last update could not read, each with its reason."""
+    if not failed:
+        return
+    with st.expander(f"Not indexed: {plural(len(failed), 'file')}"):
+        for name, why in sorted(failed.items()):
+            st.markdown(escape_markdown(why if why.startswith(f"{name}:") else f"{name}: {why}"))
+        st.caption("Fix or remove these files; the next update reads them again.")
 
 
 def rebuild_button(engine: Engine) -> None:

@@ -831,3 +831,18 @@ def test_a_conversation_that_cannot_be_saved_still_shows_its_answer(app_engine, 
     assert_clean(at)
     assert not errors(at) and at.chat_message[1].markdown[0].value == "Chancay\\."
     assert "c" not in at.query_params          # nothing saved, so no id to reload it by
+
+
+def test_a_file_the_index_cannot_read_is_listed_with_its_reason(app_engine):
+    """It had stayed Stale for good; now it is listed, and the index is fresh."""
+    (app_engine.settings.source_dir / "scan.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    at = run_app()
+    assert any("Stale: 1 added" in w.value for w in at.sidebar.warning)
+    button(at.sidebar, "Update index").click().run()
+    assert_clean(at)
+    assert any(plain(w.value).startswith("not indexed: scan.txt: ") for w in at.sidebar.warning)
+    at.run()                                          # the next page run
+    assert any("Fresh" in s.value for s in at.sidebar.success)
+    listed = next(e for e in at.sidebar.expander if e.label.startswith("Not indexed"))
+    assert listed.label == "Not indexed: 1 file"
+    assert plain(listed.markdown[0].value).startswith("scan.txt: ")

@@ -846,3 +846,13 @@ def test_a_file_the_index_cannot_read_is_listed_with_its_reason(app_engine):
     listed = next(e for e in at.sidebar.expander if e.label.startswith("Not indexed"))
     assert listed.label == "Not indexed: 1 file"
     assert plain(listed.markdown[0].value).startswith("scan.txt: ")
+
+
+def test_an_update_shows_the_loaders_notices(app_engine):
+    (app_engine.settings.source_dir / "menu.html").write_text(
+        "<html><body><ul><li>Harbor news</li><li>Ship arrivals</li></ul></body></html>")
+    at = run_app()
+    button(at.sidebar, "Update index").click().run()
+    assert_clean(at)
+    assert any(plain(i.value).startswith("menu.html: no main article text")
+               for i in at.sidebar.info)

@@ -51,6 +51,8 @@ def run_scale(quick: bool, repeats: int) -> dict:
 # SciFact and SQuAD embed every sentence of their 15,226 and ~2,100 chunks. They run on the
 # backend given here (--public-backend): the library's default, int8 ONNX, unless asked.
 PUBLIC_BACKEND = "onnx"
+# Per-question answers of the squad and reader sections (bench/out/ is not committed); --out.
+OUT_DIR = HERE / "out"
 
 
 def _public_embedder():
@@ -68,11 +70,7 @@ def run_beir(quick: bool, repeats: int) -> dict:
 def run_squad(quick: bool, repeats: int) -> dict:
     from bench import public
 
-    return public.squad(quick, embedder=_public_embedder())
-
-
-# Per-question outputs of the reader section (bench/out/ is not committed); set from --out.
-OUT_DIR = HERE / "out"
+    return public.squad(quick, embedder=_public_embedder(), out=OUT_DIR)
 
 
 def run_reader(quick: bool, repeats: int) -> dict:

@@ -184,9 +184,11 @@ def squad_engines(path: Path, tmp: Path, sample: int, seed: int, embedder=None,
 
 
 def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int = 13,
-          answered: int | None = None, embedder=None, split: Path = SQUAD_SPLIT) -> dict:
+          answered: int | None = None, embedder=None, split: Path = SQUAD_SPLIT,
+          out: Path | None = None) -> dict:
     """SQuAD v1.1 dev as open retrieval over all its paragraphs; questions sampled only from
-    the articles outside ``fit`` of the dev split (those may have been calibrated on)."""
+    the articles outside ``fit`` of the dev split (those may have been calibrated on).
+    ``out``: a folder for each answerer's per-question outcomes (``squad-<answerer>.jsonl``)."""
     fit = set(benchmarks.squad_dev_split(split)["fit"])
     titles = [a["title"] for a in benchmarks.read_squad(path)]
     asked = [t for t in titles if t not in fit]
@@ -207,7 +209,8 @@ def squad(quick: bool = False, path: Path = SQUAD, sample: int = 2000, seed: int
                 {q: _docs(engine, d[0]) for q, (d, _) in singles.items()}, data.questions),
         }
         picked = data.questions[:answered]  # the sample is already in seeded random order
-        answers = {name: answer_rates(e, picked) for name, e in engines.items()}
+        answers = {name: answer_rates(e, picked, out / f"squad-{name}.jsonl" if out else None)
+                   for name, e in engines.items()}
         return {"backend": _backend(engine), "quick": quick,
                 "paragraphs": data.paragraphs, "questions": len(data.questions),
                 "of_questions": data.total_questions, "seed": seed,

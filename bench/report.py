@@ -189,7 +189,8 @@ def _squad(sec: dict, targets: list) -> list[str]:
     n = answers["reader"]["answerable"]
     out += [f"Answers through `Engine.ask`, the first {n} questions of that sample for each "
             "answerer (gold answer inside the short answer after SQuAD's normalisation; an "
-            "abstention is a miss):", "", *_answer_table(answers)]
+            "abstention is a miss; each answer in out/squad-<answerer>.jsonl beside this "
+            "report):", "", *_answer_table(answers)]
     if not sec.get("quick"):
         got = answers["reader"]["containment"]
         targets.append(("SQuAD v1.1 dev containment, reader, outside `fit` >= 0.82", got,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from bench import reader as bench_reader
@@ -33,7 +35,7 @@ def test_selection_ranks_with_the_reader_and_cosine_over_filtered_questions(
     assert not part["with_title_and_previous"]
 
 
-def test_answer_rates_separate_answerable_and_unanswerable_questions(fake_engine):
+def test_answer_rates_separate_answerable_and_unanswerable_questions(fake_engine, tmp_path):
     questions = [
         {"question": "When did China open its first high-speed railway?", "answers": ["2008"],
          "doc": "nowhere", "answerable": True},
@@ -42,10 +44,14 @@ def test_answer_rates_separate_answerable_and_unanswerable_questions(fake_engine
         {"question": "What colour is the moon cheese?", "answers": [], "doc": "y",
          "answerable": False},
     ]
-    rates = answer_rates(fake_engine, questions)
+    rates = answer_rates(fake_engine, questions, tmp_path / "out" / "log.jsonl")
     assert (rates["answerable"], rates["unanswerable"]) == (2, 1)
     assert rates["gold_paragraph_in_top5"] == 0.0  # no passage has these made-up doc ids
     assert 0.0 <= rates["containment"] <= 1.0 and rates["abstain_rate"] in (0.0, 1.0)
+    logged = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text()
+              .splitlines()]
+    assert [row["answerable"] for row in logged] == [True, True, False]
+    assert "contained" in logged[0] and "contained" not in logged[2]
 
 
 def _answers(containment: float) -> dict:

@@ -228,9 +228,12 @@ def _named_in_answer(base: str, answer: Answer | None, need_shared_word: bool,
                      fits: Callable[[str], bool] = bool) -> str:
     """After "Who/Which …?", the name of the answer's sentence sharing most words with the
     question ("Which port …?" -> "Chancay Port"); "" if none (or none shares a word)."""
-    if not _ASKS_FOR_NAME.match(base):
+    found = _ASKS_FOR_NAME.match(base)
+    if not found:
         return ""
-    asked = set(keyword_tokens(base))
+    # what the question calls its answer: the words right after "which" ("which port
+    # opened …" -> port, open), not every word ("… Pan African Congress" -> not "African-X")
+    asked = set(keyword_tokens(" ".join(base[found.end():].split()[:2])))
     named = [n for n in _entities(_answer_sentence(answer)) if n not in base and fits(n)]
     if not named:
         return ""

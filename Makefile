@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install wordnet system-deps index run test lint bench stress clean
+.PHONY: help install wordnet system-deps index run test lint bench stress reader clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: install ## ruff
 
 bench: install ## Benchmarks: speed and quality against baselines (writes bench/results.json)
 	$(BIN)/python -m bench
+
+reader: install ## Retrain the reader (models/reader) from ../shared/train: data, training (checkpointed, resumes), export, calibration; about an hour on 2 cores
+	$(BIN)/python scripts/train_reader.py all
 
 stress: install ## Fuzz and load runs too slow for every test run
 	$(BIN)/python -m pytest -m slow tests/stress

@@ -289,7 +289,7 @@ def render_answer(snap: IndexSnapshot, answer: Answer, turn: int,
         # one [n] per cited paragraph, as in the export: "… [1] In particular, … [1]" from two
         # paragraphs of one passage becomes [1] and [2]
         text, sources = renumbered(answer)
-        st.markdown(answer_markdown(text))
+        st.markdown(answer_markdown(text, [c.phrase_text for c in answer.citations]))
         if sources:
             st.markdown("**Sources**")
         for number, group in sources:

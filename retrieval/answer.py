@@ -25,6 +25,7 @@ from .rerank import (
     core_question,
     keyword_tokens,
     names,
+    passage_sentences,
     question_type,
 )
 from .retrieve import Passage
@@ -40,6 +41,15 @@ class Citation:
     quote: str              # verbatim substring of passage.text
     quote_start: int        # character offsets of the quote in the source document's text
     quote_end: int
+    # the exact answer phrase inside the quote (document offsets), when the reader found one
+    phrase: tuple[int, int] | None = None
+
+    @property
+    def phrase_text(self) -> str:
+        """The answer phrase as it stands in the quote ("" when there is none)."""
+        if self.phrase is None:
+            return ""
+        return self.quote[self.phrase[0] - self.quote_start: self.phrase[1] - self.quote_start]
 
     @property
     def doc(self) -> str:
@@ -62,6 +72,7 @@ class Citation:
             "quote": self.quote,
             "quote_start": self.quote_start,
             "quote_end": self.quote_end,
+            "phrase": self.phrase_text,
         }
 
 
@@ -274,9 +285,9 @@ HOP_NAMES = 2  # names of the first hop's sentence that the second hop's query c
 def hop_query(question: str, sentence: str, bridge: Sequence[str]) -> str:
     """The query for the second hop of a two-part question: the question without the words
     that ``sentence`` (the first hop's answer) already covers, plus ``bridge``, the names of
-    that sentence the question asked for (``bridge_names``). "What kind of storm hit the
-    island whose prime minister toured China?", with "Prime Minister Mitchell of Grenada
-    toured China." and ["Grenada"], asks "What kind of storm hit the island whose Grenada?"."""
+    that sentence the question asked for (``bridge_names``). "Which crop grows in the
+    country whose president opened the port?", with "President Boluarte of Peru opened the
+    port." and ["Peru"], asks "Which crop grows in the country whose Peru?"."""
     covered = set(keyword_tokens(sentence))
     words = [w for w in question.split()
              if not (tokens := set(keyword_tokens(w))) or not tokens <= covered]
@@ -365,4 +376,104 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
     answer.query = query
     answer.rewritten = rewritten
     answer.passages = shown
+    return answer
+
+
+# ------------------------------------------------------------------ the learned reader
+READER_PASSAGES = 10   # the first stage's top passages whose sentences the reader reads
+READER_SENTENCES = 80  # at most this many sentences per question (latency)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A candidate sentence with the reader's score and answer phrase (document offsets)."""
+
+    cand: Candidate
+    score: float
+    phrase: tuple[int, int]
+
+
+class ReaderAnswerer:
+    """Answers with the learned reader (``reader.Reader``): it scores every sentence of the
+    first stage's best passages against the question, in its context (title, sentence
+    before). The answer is the best sentence and, when another passage's best sentence is
+    also judged an answer (``also_above``), that one too: a question may need two
+    paragraphs. Below the calibrated threshold the articles don't say."""
+
+    def __init__(self, reader: Any, abstain_below: float | None = None,
+                 also_above: float | None = None) -> None:
+        self.reader = reader
+        self.abstain_below = reader.threshold if abstain_below is None else abstain_below
+        self.also_above = max(self.abstain_below, reader.also_above if also_above is None
+                              else also_above)
+
+    def read(self, question: str, passages: Sequence[Passage]) -> list[Read]:
+        """Every sentence of the top passages, scored, best first (duplicates dropped)."""
+        from .reader import Pair
+
+        cands: list[Candidate] = []
+        pairs: list[Pair] = []
+        seen: set[str] = set()
+        for i, passage in enumerate(passages[:READER_PASSAGES]):
+            previous = ""
+            for cand in passage_sentences(passage, i):
+                key = " ".join(cand.text.lower().split())
+                if key not in seen and len(cands) < READER_SENTENCES:
+                    seen.add(key)
+                    cands.append(cand)
+                    pairs.append(Pair(question, cand.text, passage.title, previous))
+                previous = cand.text
+        readings = self.reader.read(pairs)
+        reads = [Read(c, r.score, (c.start + r.span[0], c.start + r.span[1]))
+                 for c, r in zip(cands, readings)]
+        return sorted(reads, key=lambda r: -r.score)
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        passages, reads = by_reader(list(passages), self.read(question, passages))
+        support = reads[0].score if reads else None
+        if not reads or reads[0].score < self.abstain_below:
+            answer = Answer(question, abstention_text(question), True, [], passages)
+            answer.support = support
+            return answer
+        picked = [reads[0]]
+        other = next((r for r in reads[1:]
+                      if r.cand.passage_index != reads[0].cand.passage_index), None)
+        if other is not None and other.score >= self.also_above:
+            picked.append(other)
+        citations, parts = _cite([r.cand for r in picked], passages)
+        citations = [dataclasses.replace(c, phrase=r.phrase if r.phrase[1] > r.phrase[0] else None)
+                     for c, r in zip(citations, picked)]
+        answer = Answer(question, " ".join(parts), False, citations, passages)
+        answer.support = support
+        return answer
+
+
+def by_reader(passages: list[Passage], reads: list[Read]) -> tuple[list[Passage], list[Read]]:
+    """The passages the reader read, best-answering first (by their best sentence), then the
+    rest in the first stage's order; ranks and the reads' passage indices follow."""
+    best: dict[int, float] = {}
+    for r in reads:
+        best.setdefault(r.cand.passage_index, r.score)
+    order = sorted(best, key=lambda i: -best[i])
+    order += [i for i in range(len(passages)) if i not in best]
+    where = {old: new for new, old in enumerate(order)}
+    ranked = [dataclasses.replace(passages[old], rank=new + 1) for new, old in enumerate(order)]
+    moved = [dataclasses.replace(r, cand=dataclasses.replace(
+        r.cand, passage_index=where[r.cand.passage_index])) for r in reads]
+    return ranked, moved
+
+
+def with_phrases(answer: Answer, question: str, reader: Any) -> Answer:
+    """``answer`` with the reader's answer phrase marked in each cited sentence that the reader
+    judges an answer on its own (score at least ``reader.also_above``, probability 0.5)."""
+    from .reader import Pair
+
+    if answer.abstained or not answer.citations:
+        return answer
+    pairs = [Pair(question, c.quote, c.title) for c in answer.citations]
+    readings = reader.read(pairs)
+    answer.citations = [
+        dataclasses.replace(c, phrase=(c.quote_start + r.span[0], c.quote_start + r.span[1]))
+        if r.score >= reader.also_above and r.span[1] > r.span[0] else c
+        for c, r in zip(answer.citations, readings)]
     return answer

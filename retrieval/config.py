@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     k: int = 10
     max_file_mb: float = 20.0
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    # rules (default): the hand-fitted sentence scorer picks the answer sentences, and the
+    # learned reader (models/reader) marks the answer phrase in them; reader: the learned reader
+    # picks the sentences and decides answerability too (not yet as good on the seeds: README).
+    answerer: Literal["reader", "rules"] = "rules"
+    reader_dir: Path | None = None  # None: models/reader in the repository
 
     @field_validator("k", "batch_size")
     @classmethod

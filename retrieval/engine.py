@@ -16,6 +16,7 @@ from .load import list_sources
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
     from .answer import Answer, ExtractiveAnswerer
     from .langchain_retriever import LangChainRetriever
+    from .reader import FakeReader, Reader
     from .rerank import Scored, SentenceScorer
     from .retrieve import HybridRetriever, Passage
 
@@ -25,10 +26,12 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None,
                  embedder: BaseEmbedder | None = None,
-                 chunker: ChunkerSettings | None = None) -> None:
+                 chunker: ChunkerSettings | None = None,
+                 reader: Reader | FakeReader | None = None) -> None:
         self.settings = settings or Settings()
         self.chunker = chunker or ChunkerSettings()
         self._embedder = embedder
+        self._reader = reader
         self.store = IndexStore(self.settings.index_dir)
 
     @property
@@ -46,6 +49,7 @@ class Engine:
         from .places import preload
 
         _ = self.embedder
+        _ = self.reader
         lexicon()
         preload()
 
@@ -131,6 +135,37 @@ class Engine:
     # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
     abstain_below: float | None = None
 
+    def _read(self, query: str, k: int, docs: list[str] | None,
+              snap: IndexSnapshot) -> tuple[Answer, list[Passage]]:
+        """The learned reader's answer from the first stage's passages (reordered by it)."""
+        from .answer import READER_PASSAGES, ReaderAnswerer
+        from .retrieve import one_blas_thread
+
+        with one_blas_thread():
+            pool = self.retriever.search(query, max(k, READER_PASSAGES), docs, snapshot=snap)
+        answer = ReaderAnswerer(self.reader).answer(query, pool)
+        return answer, answer.passages
+
+    def _rules(self, query: str, k: int, docs: list[str] | None,
+               snap: IndexSnapshot) -> tuple[Answer, list[Passage]]:
+        """The hand-fitted sentence scorer's answer (``RETRIEVAL_ANSWERER=rules``)."""
+        answerer = self.answerer(snap)
+        pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)
+
+        def hop(second: str) -> tuple[list[Passage], Scored]:  # a two-part question's 2nd part
+            return self._ranked(second, self.ANSWER_POOL, docs, snap)
+
+        return answerer.answer(query, pool, scored, hop=hop), pool
+
+    @property
+    def reader(self) -> Reader | FakeReader:
+        """The learned reader (models/reader, or ``RETRIEVAL_READER_DIR``), loaded once."""
+        if self._reader is None:
+            from .reader import Reader
+
+            self._reader = Reader.load(self.settings.reader_dir)
+        return self._reader
+
     def scorer(self, snap: IndexSnapshot | None = None) -> SentenceScorer:
         """The sentence scorer, with term weights and articles of ``snap`` (default: the
         current index generation)."""
@@ -164,7 +199,7 @@ class Engine:
         rewritten into a standalone query. ``llm``: None for the extractive answerer, or a
         LangChain chat model, a model name or True (RETRIEVAL_LLM_* from the environment).
         """
-        from .answer import finish_answer
+        from .answer import finish_answer, with_phrases
         from .conversation import rewrite_query
         from .llm import LLMAnswerer, resolve_chat_model
         from .retrieve import clean_query
@@ -174,14 +209,13 @@ class Engine:
         if k < 1:
             raise QueryError(f"k must be greater than 0. Currently, k is {k}")
         snap = self.snapshot()  # one generation for the rewrite, ranking and answer
-        answerer = self.answerer(snap)
-        query, rewritten = rewrite_query(question, history, rarity=answerer.scorer.name_rarity)
-        pool, scored = self._ranked(query, max(k, self.ANSWER_POOL), docs, snap)
-
-        def hop(second: str) -> tuple[list[Passage], Scored]:  # a two-part question's 2nd part
-            return self._ranked(second, self.ANSWER_POOL, docs, snap)
-
-        extractive = answerer.answer(query, pool, scored, hop=hop)
+        query, rewritten = rewrite_query(question, history,
+                                         rarity=self.scorer(snap).name_rarity)
+        if self.settings.answerer == "reader":
+            extractive, pool = self._read(query, k, docs, snap)
+        else:
+            extractive, pool = self._rules(query, k, docs, snap)
+            extractive = with_phrases(extractive, query, self.reader)
         extractive = finish_answer(extractive, question, query, rewritten, k)
         if not llm:
             return extractive

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -192,8 +192,20 @@ def passage_markdown(text: str, quote: str | None = None, query: str | None = No
     return highlight(text, found[0] if found else None, terms, found[1:])
 
 
-def answer_markdown(text: str) -> str:
-    """An answer as inert text, its ``[n]`` citation markers in bold."""
+def answer_markdown(text: str, phrases: Sequence[str] = ()) -> str:
+    """An answer as inert text, its ``[n]`` citation markers in bold, and each of ``phrases``
+    (the reader's exact answer in each cited sentence, in order) in bold where it stands."""
+    pieces, pos = [], 0
+    for phrase in (" ".join(p.split()) for p in phrases):
+        at = text.find(phrase, pos) if phrase else -1
+        if at < 0:
+            continue
+        pieces += [_markers(text[pos:at]), f"**{escape_markdown(phrase)}**"]
+        pos = at + len(phrase)
+    return "".join([*pieces, _markers(text[pos:])])
+
+
+def _markers(text: str) -> str:
     return _MARKER.sub(r"**\\[\1\\]**", escape_markdown(text))
 
 

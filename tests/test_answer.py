@@ -23,8 +23,10 @@ from retrieval.rerank import (
 
 @pytest.fixture
 def answering_engine(fake_engine):
-    """The fake engine with abstention off: the hash embedder's similarities are not the
-    bundled model's, so the calibrated threshold does not apply to them."""
+    """The fake engine answering with the hand-fitted rules, abstention off: the hash
+    embedder's similarities are not the bundled model's, so the calibrated threshold does not
+    apply to them."""
+    fake_engine.settings = fake_engine.settings.model_copy(update={"answerer": "rules"})
     fake_engine.abstain_below = 0.0
     return fake_engine
 

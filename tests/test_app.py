@@ -223,7 +223,7 @@ def test_a_turn_that_cannot_be_drawn_leaves_the_question_box(app_engine, monkeyp
     at = run_app()
     at.chat_input[0].set_value("Which port opened north of Lima?").run()
     monkeypatch.setattr(retrieval.render, "answer_markdown",
-                        lambda text: (_ for _ in ()).throw(ValueError("broken turn")))
+                        lambda text, phrases=(): (_ for _ in ()).throw(ValueError("broken turn")))
     at.run()
     assert_clean(at)
     assert len(errors(at)) == 1 and "broken turn" in errors(at)[0]

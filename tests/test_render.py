@@ -143,3 +143,13 @@ def test_two_quotes_of_one_passage_are_both_highlighted():
                           [("Farmers keep them for wool.", None)])
     assert md == (":orange-background[Alpacas live in the Andes\\.] They weigh 60 kg\\. "
                   ":orange-background[Farmers keep them for wool\\.]")
+
+
+def test_the_answer_phrase_is_bold_where_it_stands_and_stays_inert():
+    from retrieval.render import answer_markdown
+
+    text = "Ships *arrive* in 23 days. [1] The port opened in 2024. [2]"
+    out = answer_markdown(text, ["23 days", "opened in\n2024", "not in the answer"])
+    assert "**23 days**" in out and "**opened in 2024**" in out
+    assert "\\*arrive\\*" in out and out.count("**\\[") == 2
+    assert answer_markdown(text) == answer_markdown(text, [])

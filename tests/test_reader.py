@@ -229,3 +229,21 @@ def test_training_groups_hold_the_answer_sentence_and_negatives(tmp_path):
     assert chancay["pairs"][0]["p"] == "It lies north of Lima."  # the sentence before
     unanswerable = [g for g in groups if not any(g["labels"])]
     assert len(unanswerable) == 1 and unanswerable[0]["pairs"][0]["q"] == "Who built the railway?"
+
+
+@needs_model
+@pytest.mark.integration
+def test_the_real_reader_on_the_seeds_fact_paraphrase_and_unanswerable(seed_engine):
+    answerer = ReaderAnswerer(Reader.load())
+
+    def ask(question):
+        return answerer.answer(question, seed_engine.retriever.search(question, 10))
+
+    fact = ask("How many points did the joint statement on China-Cuba relations have?")
+    assert not fact.abstained and "18-point" in fact.citations[0].quote
+    assert "18" in fact.citations[0].phrase_text
+    paraphrase = ask("What did the two countries sign papers about in front of their leaders?")
+    assert not paraphrase.abstained
+    assert "signing of bilateral documents" in paraphrase.citations[0].quote
+    none = ask("How many penguins live in the port of Chancay?")
+    assert none.abstained and none.passages and not none.citations

@@ -289,7 +289,7 @@ logits over the sentence's word pieces (the answer phrase). Used by `retrieval/r
   linear decay, weight decay {cfg["weight_decay"]}, gradient clipping 1.0, word-piece table
   frozen, {cfg["threads"]} threads.
 - Ran {t["steps"]} of {t["planned_steps"]} steps in {t["minutes"]} minutes on this project's
-  2-core machine (CPU, torch 2.13.0).
+  2-core machine (CPU, torch 2.13.0). {t.get("note", "")}
 
 ## Measured
 - Export check, answer sentence among its paragraph's sentences, {check["fp32"]["questions"]}

@@ -213,7 +213,7 @@ class ExtractiveAnswerer:
             return answer
         if bridge and hop is not None and second is None:
             second = self.second_hop(question, passages, scored.candidates[0], hop)
-        picked = self._pick(scored.candidates, scored.scores, bridge, second)
+        picked = distinct(self._pick(scored.candidates, scored.scores, bridge, second))
         citations, parts = _cite(picked, passages)
         answer = Answer(question, " ".join(parts), False, citations, passages)
         answer.support = scored.support
@@ -345,6 +345,24 @@ def _number_missing(question: str, scored: Scored) -> bool:
     return question_type(question) == "number" and scored.rows[0, TYPE_MATCH] == 0
 
 
+def sentence_key(text: str) -> str:
+    """What makes two sentences the same for an answer: their words, case aside."""
+    return " ".join(text.lower().split())
+
+
+def distinct(picked: list[Candidate]) -> list[Candidate]:
+    """The candidates without a repeat of an earlier one's sentence (a source that holds a
+    paragraph twice gives the same sentence from two places): the answer says it once."""
+    seen: set[str] = set()
+    out = []
+    for cand in picked:
+        key = sentence_key(cand.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(cand)
+    return out
+
+
 def _cite(picked: list[Candidate], passages: Sequence[Passage]) -> tuple[list[Citation], list[str]]:
     """Citations (one [n] per passage, in order of use) and the answer's sentences."""
     numbers: dict[int, int] = {}
@@ -417,7 +435,7 @@ class ReaderAnswerer:
         for i, passage in enumerate(passages[:READER_PASSAGES]):
             previous = ""
             for cand in passage_sentences(passage, i):
-                key = " ".join(cand.text.lower().split())
+                key = sentence_key(cand.text)
                 if key not in seen and len(cands) < READER_SENTENCES:
                     seen.add(key)
                     cands.append(cand)

@@ -399,3 +399,19 @@ def test_a_question_naming_only_corpus_words_mentions_them_all(corpus, asked):
     other = asked.draw(_WORDS).capitalize()
     found = unmentioned_names(f"Did {names[0].capitalize()} meet {other}?", weights)
     assert set(found) <= {other}
+
+
+def test_a_sentence_the_source_holds_twice_is_said_once(corpus_writer, tmp_path, fake_embedder):
+    from retrieval import Engine, Settings
+
+    para = "The port of Chancay opened north of Lima in November 2024."
+    folder = corpus_writer(tmp_path / "twice", {
+        "ports.txt": f"A new port\n\n{para}\n\nShips arrive weekly.\n\n{para}\n"})
+    engine = Engine(Settings(source_dir=folder, index_dir=tmp_path / "twice-index",
+                             answerer="rules"), embedder=fake_embedder)
+    engine.update_index()
+    engine.abstain_below = 0.0
+    answer = engine.ask("When did the port of Chancay open north of Lima?")
+    assert answer.text.count("opened north of Lima") == 1
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    assert len(quotes) == len(set(quotes))

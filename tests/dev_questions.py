@@ -1,7 +1,7 @@
 """Ask dev.jsonl's questions through app.py with AppTest, on the seeds and the real model.
 
 Not a test module: imported by tests/test_app_dev.py (a fixed sample) and
-tests/stress/test_app_dev.py (all of them). The questions are a crash check only: a question
+tests/stress/test_app_dev_all.py (all of them). The questions are a crash check only: a question
 passes when its page run raises nothing and shows no "unexpected" error box, whatever it
 answers.
 """

@@ -1,5 +1,5 @@
 """A fixed sample of 20 dev.jsonl questions through the page (tests/dev_questions.py);
-`make stress` asks all of them (tests/stress/test_app_dev.py).
+`make stress` asks all of them (tests/stress/test_app_dev_all.py).
 
 Ten of the sample cite one passage twice with the answerer of December 2026, which had
 broken the page with a duplicate element key; the other ten are spread over the file.

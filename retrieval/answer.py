@@ -22,6 +22,7 @@ from .rerank import (
     Scored,
     SentenceScorer,
     TermWeights,
+    can_answer,
     core_question,
     keyword_tokens,
     names,
@@ -436,7 +437,8 @@ class ReaderAnswerer:
             previous = ""
             for cand in passage_sentences(passage, i):
                 key = sentence_key(cand.text)
-                if key not in seen and len(cands) < READER_SENTENCES:
+                if (key not in seen and len(cands) < READER_SENTENCES
+                        and can_answer(passage, cand)):
                     seen.add(key)
                     cands.append(cand)
                     pairs.append(Pair(question, cand.text, passage.title, previous))
@@ -488,10 +490,18 @@ def with_phrases(answer: Answer, question: str, reader: Any) -> Answer:
 
     if answer.abstained or not answer.citations:
         return answer
-    pairs = [Pair(question, c.quote, c.title) for c in answer.citations]
+    pairs = [Pair(question, c.quote, c.title, _sentence_before(c)) for c in answer.citations]
     readings = reader.read(pairs)
     answer.citations = [
         dataclasses.replace(c, phrase=(c.quote_start + r.span[0], c.quote_start + r.span[1]))
         if r.score >= reader.also_above and r.span[1] > r.span[0] else c
         for c, r in zip(answer.citations, readings)]
     return answer
+
+
+def _sentence_before(citation: Citation) -> str:
+    """The sentence before the quote in its passage ("" for the first), as the reader was
+    trained to read it."""
+    before = [c.text for c in passage_sentences(citation.passage)
+              if c.end <= citation.quote_start]
+    return before[-1] if before else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,9 @@ if TYPE_CHECKING:  # imported where used: status, index and errors need none of 
     from .reader import FakeReader, Reader
     from .rerank import Scored, SentenceScorer
     from .retrieve import HybridRetriever, Passage
+
+
+_READER_LOCK = threading.Lock()
 
 
 class Engine:
@@ -160,10 +164,11 @@ class Engine:
     @property
     def reader(self) -> Reader | FakeReader:
         """The learned reader (models/reader, or ``RETRIEVAL_READER_DIR``), loaded once."""
-        if self._reader is None:
-            from .reader import Reader
+        with _READER_LOCK:  # concurrent first questions load it once
+            if self._reader is None:
+                from .reader import Reader
 
-            self._reader = Reader.load(self.settings.reader_dir)
+                self._reader = Reader.load(self.settings.reader_dir)
         return self._reader
 
     def scorer(self, snap: IndexSnapshot | None = None) -> SentenceScorer:

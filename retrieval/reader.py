@@ -8,7 +8,7 @@ as a plain JSON file and a manifest (``reader.json``) holding every file's sha25
 layout and the calibrated abstention threshold. Loading verifies the checksums: nothing is
 unpickled, and a missing or altered file is refused with a one-line error naming it.
 
-The input layout is the same in training and here (``encode_pairs``)::
+The input layout is the same in training and here (``PairEncoder.encode``)::
 
     [CLS] question [SEP] sentence [SEP] title : previous sentence [SEP]
 
@@ -157,7 +157,7 @@ class Reader:
         self.encoder = PairEncoder(tokenizer, self.limits)
         self.threshold = threshold  # abstain when the best sentence scores below this
         # another passage's best sentence is cited too when the reader judges it an answer
-        # on its own: a logit of 0 is probability 0.5 (the training loss is calibrated)
+        # on its own: a logit of 0 is probability 0.5 under the pairwise (BCE) part of the loss
         self.also_above = also_above
         self._session = _session(model, threads)
         self._lock = threading.Lock()
@@ -182,7 +182,8 @@ class Reader:
             rows = order[i: i + batch_size]
             for row, reading in zip(rows, self._batch([pairs[r] for r in rows])):
                 out[row] = reading
-        return [r for r in out if r is not None]
+        assert all(r is not None for r in out)
+        return out  # type: ignore[return-value]
 
     def scores(self, pairs: Sequence[Pair], batch_size: int = 32) -> np.ndarray:
         return np.array([r.score for r in self.read(pairs, batch_size)], dtype=np.float32)
@@ -248,9 +249,11 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"the reader model is missing: {path} not found; {REBUILD_HINT}")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        files, sums = manifest["files"], manifest["sha256"]
+        files, sums = dict(manifest["files"]), dict(manifest["sha256"])
         float(manifest["abstain_below"])
-    except (ValueError, KeyError, TypeError) as err:
+        float(manifest.get("also_above", 0.0))
+        Limits.from_dict(dict(manifest.get("limits", {})))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(f"the reader manifest {path} is damaged ({err}); {REBUILD_HINT}") \
             from None
     for name in ("model", "tokenizer"):

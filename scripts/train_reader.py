@@ -21,7 +21,6 @@ Never WikiQA or TrecQA (licences), never ``eval/dev.jsonl``, never the `evaluate
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["OMP_WAIT_POLICY"] = "ACTIVE"
 
 from retrieval.chunk import sentence_spans  # noqa: E402  (the product's sentence splitter)
+from retrieval.load import sha256_file  # noqa: E402
 from retrieval.reader import Limits, Pair, PairEncoder  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "train"
@@ -67,14 +67,6 @@ class Config:
 
 
 # ------------------------------------------------------------------ data
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_sums(names: list[str]) -> dict[str, str]:
     """sha256 of each file, checked against the shared SHA256SUMS."""
     listed = {}
@@ -84,7 +76,7 @@ def check_sums(names: list[str]) -> dict[str, str]:
             listed[name.lstrip("*").removeprefix("./")] = digest
     out = {}
     for name in names:
-        got = sha256(SHARED / name)
+        got = sha256_file(SHARED / name)
         if listed.get(name) not in (None, got):
             raise SystemExit(f"{SHARED / name} does not match SHA256SUMS; restore the file")
         out[name] = got
@@ -341,7 +333,8 @@ def loss_of(torch: Any, model: Any, encoder: PairEncoder, batch: list[dict[str, 
     return loss
 
 
-def cmd_train(cfg: Config, max_minutes: float | None) -> None:
+def cmd_train(cfg: Config, max_minutes: float | None) -> bool:
+    """Train (or resume) to the planned step; False when stopped early at ``max_minutes``."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -365,9 +358,11 @@ def cmd_train(cfg: Config, max_minutes: float | None) -> None:
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     ckpt = WORK / "checkpoint"
     step, elapsed = 0, 0.0
+    groups_sha = sha256_file(WORK / "groups.json")
     state = _read_state(ckpt)
-    if state and state.get("config") != asdict(cfg):
-        print("the checkpoint was made with other settings: training from scratch", flush=True)
+    if state and (state.get("config") != asdict(cfg) or state.get("groups") != groups_sha):
+        print("the checkpoint was made with other settings or data: training from scratch",
+              flush=True)
         state = None
     if state:
         model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
@@ -395,16 +390,22 @@ def cmd_train(cfg: Config, max_minutes: float | None) -> None:
             window = []
         if step % cfg.checkpoint_every == 0 or step == total:
             _save_checkpoint(torch, save_file, model, optimizer, schedule, step, now, ckpt,
-                             total, cfg)
+                             total, cfg, groups_sha)
         if max_minutes is not None and now > max_minutes * 60:
             _save_checkpoint(torch, save_file, model, optimizer, schedule, step, now, ckpt,
-                             total, cfg)
+                             total, cfg, groups_sha)
             print(f"stopped at the time limit, step {step} of {total}", flush=True)
-            return
+            return False
     print(f"finished {total} steps in {(elapsed + time.time() - started) / 60:.1f} min")
+    return True
 
 
 def _read_state(ckpt: Path) -> dict[str, Any] | None:
+    """The checkpoint's state; a save interrupted between its two renames left the previous
+    checkpoint as checkpoint.old, which is moved back."""
+    old = ckpt.with_name("checkpoint.old")
+    if not (ckpt / "state.json").is_file() and (old / "state.json").is_file():
+        os.replace(old, ckpt)
     try:
         return json.loads((ckpt / "state.json").read_text())
     except (OSError, ValueError):
@@ -412,23 +413,24 @@ def _read_state(ckpt: Path) -> dict[str, Any] | None:
 
 
 def _save_checkpoint(torch: Any, save_file: Any, model: Any, optimizer: Any, schedule: Any,
-                     step: int, seconds: float, ckpt: Path, total: int, cfg: Config) -> None:
+                     step: int, seconds: float, ckpt: Path, total: int, cfg: Config,
+                     groups_sha: str) -> None:
     tmp = ckpt.with_name("checkpoint.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / "model.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps(
-        {"step": step, "planned_steps": total, "seconds": seconds,
+        {"step": step, "planned_steps": total, "seconds": seconds, "groups": groups_sha,
          "schedule": schedule.state_dict(), "config": asdict(cfg)}))
     old = ckpt.with_name("checkpoint.old")
+    import shutil
+
+    shutil.rmtree(old, ignore_errors=True)
     if ckpt.exists():
         os.replace(ckpt, old)
-    os.replace(tmp, ckpt)
-    if old.exists():
-        import shutil
-
-        shutil.rmtree(old)
+    os.replace(tmp, ckpt)  # from here the new checkpoint is complete
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ main
@@ -442,8 +444,9 @@ def main() -> None:
     cfg = Config(answerable=args.answerable)
     if args.command in ("data", "all"):
         cmd_data(cfg)
-    if args.command in ("train", "all"):
-        cmd_train(cfg, args.max_minutes)
+    if args.command in ("train", "all") and not cmd_train(cfg, args.max_minutes):
+        raise SystemExit("training stopped before its last step (checkpointed): run the same "
+                         "command again to resume, then export")
     if args.command in ("export", "all"):
         from reader_export import export
 

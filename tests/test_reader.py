@@ -106,13 +106,14 @@ def _passages():
     from retrieval import Chunk, Passage
 
     texts = [("ports.txt", "A new port for Peru",
-              "The port of Chancay opened north of Lima in November 2024. It is deep."),
+              "Peru has ports. The port of Chancay opened north of Lima in November 2024. "
+              "It is deep."),
              ("coffee.txt", "Coffee", "Vietnam grows robusta coffee. Brazil grows arabica."),
              ("ports2.txt", "Ports", "The port of Chancay opened north of Lima in November 2024.")]
     out = []
     for i, (doc, title, text) in enumerate(texts):
-        chunk = Chunk(doc=doc, source=doc, title=title, para_start=1, para_end=1, start=0,
-                      end=len(text), text=text)
+        chunk = Chunk(doc=doc, source=doc, title=title, para_start=1, para_end=1, start=100,
+                      end=100 + len(text), text=text)
         out.append(Passage(rank=i + 1, chunk=chunk, score=1.0 - i / 10))
     return out
 
@@ -125,7 +126,8 @@ def test_the_reader_answer_cites_the_best_sentence_with_its_phrase():
     first = answer.citations[0]
     assert first.quote == "The port of Chancay opened north of Lima in November 2024."
     assert first.passage.doc == "ports.txt" and "[1]" in answer.text
-    assert first.phrase_text and first.phrase_text in first.quote
+    assert first.quote_start == 100 + len("Peru has ports. ")
+    assert first.phrase_text == "north"  # the fake reader's phrase: the first new word
 
 
 def test_the_reader_abstains_below_its_threshold_and_keeps_the_passages():
@@ -172,8 +174,8 @@ def test_the_rules_answer_gets_the_readers_phrase_in_its_cited_sentence(fake_eng
     answer = fake_engine.ask("When did the port of Chancay open north of Lima?")
     assert fake_engine.settings.answerer == "rules" and fake_engine.reader.calls == 1
     cited = answer.citations[0]
-    assert "Chancay" in cited.quote
-    assert cited.phrase_text and cited.phrase_text in cited.quote
+    assert cited.quote == "The port of Chancay opened north of Lima in November 2024."
+    assert cited.phrase_text == "November"  # the fake reader's phrase: the first new word
     assert answer.to_dict()["citations"][0]["phrase"] == cited.phrase_text
 
 
@@ -209,11 +211,8 @@ def _tiny_squad(folder: Path) -> Path:
 
 
 def test_training_groups_hold_the_answer_sentence_and_negatives(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from train_reader import Config, build_groups
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    train_reader, _ = _scripts()
+    Config, build_groups = train_reader.Config, train_reader.build_groups
     shared = _tiny_squad(tmp_path / "train")
     built = build_groups(Config(answerable=3, other_article=0), shared)
     groups = built["groups"]
@@ -247,3 +246,45 @@ def test_the_real_reader_on_the_seeds_fact_paraphrase_and_unanswerable(seed_engi
     assert "signing of bilateral documents" in paraphrase.citations[0].quote
     none = ask("How many penguins live in the port of Chancay?")
     assert none.abstained and none.passages and not none.citations
+
+
+def test_a_title_line_is_never_the_reader_answer():
+    from retrieval import Chunk, Passage
+
+    text = "Chancay port opens\n\nThe port of Chancay opened north of Lima in November 2024."
+    chunk = Chunk(doc="p.txt", source="p.txt", title="Chancay port opens", para_start=0,
+                  para_end=1, start=0, end=len(text), text=text)
+    answer = ReaderAnswerer(FakeReader(threshold=-4.0)).answer(
+        "Chancay port opens?", [Passage(rank=1, chunk=chunk, score=1.0)])
+    assert answer.citations[0].quote.startswith("The port of Chancay opened")
+
+
+def _scripts():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import reader_export
+        import train_reader
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return train_reader, reader_export
+
+
+def test_char_spans_map_to_the_word_pieces_the_span_head_predicts():
+    train_reader, _ = _scripts()
+    offsets = [(0, 3), (4, 8), (9, 17), (18, 22)]  # "The port November 2024"
+    assert train_reader.char_to_token(offsets, 9, 22) == (2, 3)
+    assert train_reader.char_to_token(offsets, 4, 8) == (1, 1)
+    assert train_reader.char_to_token(offsets, 30, 40) is None
+
+
+def test_the_threshold_gets_the_most_questions_right():
+    _, reader_export = _scripts()
+    rows = [{"answers": ["a"], "score": 3.0, "contains": True},
+            {"answers": ["b"], "score": 2.0, "contains": True},
+            {"answers": ["c"], "score": 0.5, "contains": False},
+            {"answers": [], "score": 1.0, "contains": False},
+            {"answers": [], "score": -1.0, "contains": False}]
+    best = reader_export.choose_threshold(rows)
+    assert best["threshold"] == 2.0 and best["right"] == 4
+    assert best["answerable_containment"] == round(2 / 3, 4)
+    assert best["unanswerable_abstain"] == 1.0

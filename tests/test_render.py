@@ -153,3 +153,12 @@ def test_the_answer_phrase_is_bold_where_it_stands_and_stays_inert():
     assert "**23 days**" in out and "**opened in 2024**" in out
     assert "\\*arrive\\*" in out and out.count("**\\[") == 2
     assert answer_markdown(text) == answer_markdown(text, [])
+
+
+def test_a_phrase_is_bold_only_in_its_own_cited_sentence():
+    from retrieval.render import answer_markdown
+
+    text = "Lima is north of Chancay. [1] Ships sail to Lima weekly. [2]"
+    out = answer_markdown(text, ["north", "Lima"])
+    assert out.startswith("Lima is **north**")  # not the first sentence's "Lima"
+    assert "to **Lima** weekly" in out

@@ -321,6 +321,7 @@ logits over the sentence's word pieces (the answer phrase). Used by `retrieval/r
   `also_above` = {m["also_above"]} (probability 0.5 under the pairwise loss) and the abstention
   threshold: a fixed rule, not fitted.
 - Held-out benchmarks (dev.jsonl, SQuAD v1.1 and 2.0 `evaluate` articles, WikiQA, TrecQA):
-  `make bench`, in `bench/report.md`.
+  `python -m bench --only reader,squad` (part of `make bench`); the figures of this model
+  and what they mean are in `docs/reader.md`.
 """
     _write(out / "README.md", text)

@@ -91,6 +91,12 @@ def cite(engine: Engine, query: str, quote: str, n: int = 1) -> Citation:
     return Citation(n, passage, para.number, quote, start, start + len(quote))
 
 
+def chancay_answer(engine: Engine, question: str) -> Answer:
+    """A one-sentence answer citing QUOTE."""
+    c = cite(engine, "Chancay Lima", QUOTE)
+    return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
+
+
 def fake_ask(monkeypatch, make) -> list[dict]:
     calls: list[dict] = []
 
@@ -422,11 +428,7 @@ def test_stale_index_can_be_updated_from_the_sidebar(app_engine):
 
 
 def test_export_holds_questions_answers_and_citations(app_engine, monkeypatch):
-    def make(engine, question):
-        c = cite(engine, "Chancay Lima", QUOTE)
-        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
-
-    fake_ask(monkeypatch, make)
+    fake_ask(monkeypatch, chancay_answer)
     at = run_app()
     assert at.sidebar.download_button[0].proto.disabled
     at.chat_input[0].set_value("Which port opened north of Lima?").run()
@@ -440,11 +442,7 @@ def test_export_holds_questions_answers_and_citations(app_engine, monkeypatch):
 
 
 def test_export_links_use_the_public_url_setting(app_engine, monkeypatch):
-    def make(engine, question):
-        c = cite(engine, "Chancay Lima", QUOTE)
-        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
-
-    fake_ask(monkeypatch, make)
+    fake_ask(monkeypatch, chancay_answer)
     monkeypatch.setenv("RETRIEVAL_PUBLIC_URL", "https://news.example.org/ask/")
     at = run_app()
     at.chat_input[0].set_value("Which port opened north of Lima?").run()
@@ -622,11 +620,7 @@ def test_an_abstention_says_it_once(app_engine, monkeypatch):
 
 def test_open_this_link_shows_the_paragraph_in_a_dialog_in_view(app_engine, monkeypatch):
     """It had opened the paragraph at the top of the page, far above a long chat."""
-    def make(engine, question):
-        c = cite(engine, "Chancay Lima", QUOTE)
-        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
-
-    fake_ask(monkeypatch, make)
+    fake_ask(monkeypatch, chancay_answer)
     at = run_app()
     for question in ("Which port opened north of Lima?", "And which port is that?"):
         at.chat_input[0].set_value(question).run()
@@ -647,11 +641,7 @@ def test_open_this_link_shows_the_paragraph_in_a_dialog_in_view(app_engine, monk
 
 def test_a_reload_keeps_the_conversation(app_engine, monkeypatch, tmp_path):
 
-    def make(engine, question):
-        c = cite(engine, "Chancay Lima", QUOTE)
-        return Answer(question, "Chancay [1].", False, [c], [c.passage], query=question)
-
-    fake_ask(monkeypatch, make)
+    fake_ask(monkeypatch, chancay_answer)
     at = run_app()
     at.chat_input[0].set_value("Which port opened north of Lima?").run()
     sid = at.query_params["c"]

@@ -409,7 +409,7 @@ class Read:
 
     cand: Candidate
     score: float
-    phrase: tuple[int, int]
+    phrase: tuple[int, int] | None
 
 
 class ReaderAnswerer:
@@ -444,8 +444,7 @@ class ReaderAnswerer:
                     pairs.append(Pair(question, cand.text, passage.title, previous))
                 previous = cand.text
         readings = self.reader.read(pairs)
-        reads = [Read(c, r.score, (c.start + r.span[0], c.start + r.span[1]))
-                 for c, r in zip(cands, readings)]
+        reads = [Read(c, r.score, _phrase_at(c.start, r.span)) for c, r in zip(cands, readings)]
         return sorted(reads, key=lambda r: -r.score)
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
@@ -461,8 +460,7 @@ class ReaderAnswerer:
         if other is not None and other.score >= self.also_above:
             picked.append(other)
         citations, parts = _cite([r.cand for r in picked], passages)
-        citations = [dataclasses.replace(c, phrase=r.phrase if r.phrase[1] > r.phrase[0] else None)
-                     for c, r in zip(citations, picked)]
+        citations = [dataclasses.replace(c, phrase=r.phrase) for c, r in zip(citations, picked)]
         answer = Answer(question, " ".join(parts), False, citations, passages)
         answer.support = support
         return answer
@@ -493,10 +491,16 @@ def with_phrases(answer: Answer, question: str, reader: Any) -> Answer:
     pairs = [Pair(question, c.quote, c.title, _sentence_before(c)) for c in answer.citations]
     readings = reader.read(pairs)
     answer.citations = [
-        dataclasses.replace(c, phrase=(c.quote_start + r.span[0], c.quote_start + r.span[1]))
-        if r.score >= reader.also_above and r.span[1] > r.span[0] else c
+        dataclasses.replace(c, phrase=_phrase_at(c.quote_start, r.span))
+        if r.score >= reader.also_above else c
         for c, r in zip(answer.citations, readings)]
     return answer
+
+
+def _phrase_at(start: int, span: tuple[int, int]) -> tuple[int, int] | None:
+    """A phrase span within a sentence as document offsets (the sentence starts at ``start``);
+    None when the reader marked none."""
+    return (start + span[0], start + span[1]) if span[1] > span[0] else None
 
 
 def _sentence_before(citation: Citation) -> str:

@@ -155,7 +155,8 @@ def _fuse(model_dir: Path, source: Path, target: Path) -> None:
     model.save_model_to_file(str(target))
 
 
-def _quantise(source: Path, target: Path) -> None:
+def _quantise(source: Path, target: Path,
+              op_types: Sequence[str] = ("MatMul", "Attention")) -> None:
     """Dynamic int8 quantisation of the MatMul and fused Attention weights, per channel,
     reduced range.
 
@@ -168,7 +169,7 @@ def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
+                     op_types_to_quantize=list(op_types), per_channel=True,
                      reduce_range=True,
                      # fused ops have no shape inference: their outputs are fp32
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})

@@ -30,9 +30,9 @@ from retrieval.conversation import (
     unresolved_pronoun,
     valid_session_id,
 )
-from retrieval.corpus import ALLOWED_SUFFIXES, REMOVED_DIR, remove_document, save_upload
+from retrieval.corpus import REMOVED_DIR, remove_document, save_upload
 from retrieval.export import conversation_markdown, renumbered
-from retrieval.load import source_metadata
+from retrieval.load import SUPPORTED_SUFFIXES, source_metadata
 from retrieval.render import (
     absolute_link,
     answer_markdown,
@@ -502,7 +502,7 @@ def upload_section(engine: Engine) -> None:
     nonce = st.session_state.upload_nonce
     # No ``type=`` filter: Streamlit would raise on another type; save_upload refuses it
     # with a one-line message instead.
-    accepts = f"{', '.join(ALLOWED_SUFFIXES)} up to {engine.settings.max_file_mb:g} MB each"
+    accepts = f"{', '.join(SUPPORTED_SUFFIXES)} up to {engine.settings.max_file_mb:g} MB each"
     files = st.file_uploader("Upload articles", accept_multiple_files=True,
                              key=f"upload-{nonce}",
                              max_upload_size=max(1, math.ceil(engine.settings.max_file_mb)),

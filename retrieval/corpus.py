@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import SourceError
-from .load import SUPPORTED_SUFFIXES, read_data
+from .load import SUPPORTED_SUFFIXES, check_file_size, read_data
 
-ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES
 REMOVED_DIR = ".removed"
 MAX_NAME_BYTES = 120          # well under the 255-byte limit of common file systems
 _UNSAFE = re.compile(r"[^\w.\- ]+")
@@ -57,10 +56,10 @@ def safe_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     suffix = f".{suffix.lower()}" if dot else ""
     shown = _shown(raw)
-    if suffix not in ALLOWED_SUFFIXES:
+    if suffix not in SUPPORTED_SUFFIXES:
         raise SourceError(
             f"{shown}: file type {suffix or '(none)'} is not accepted; upload "
-            + ", ".join(ALLOWED_SUFFIXES) + " files"
+            + ", ".join(SUPPORTED_SUFFIXES) + " files"
         )
     stem = stem.strip(" ._-")
     if not stem:
@@ -79,11 +78,7 @@ def _shown(name: str) -> str:
 def check_size(name: str, size: int, max_bytes: int) -> None:
     if size == 0:
         raise SourceError(f"{name}: the file is empty; upload a file with text in it")
-    if size > max_bytes:
-        raise SourceError(
-            f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit; split "
-            "the file or raise RETRIEVAL_MAX_FILE_MB"
-        )
+    check_file_size(name, size, max_bytes)
 
 
 def save_upload(folder: Path | str, name: str, data: bytes, max_bytes: int,

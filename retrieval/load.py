@@ -27,9 +27,12 @@ from pathlib import Path
 
 from .errors import SourceError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf", ".docx")
+# Each file type read, by suffix, with the format it is read as when its content does not say
+# otherwise (``sniff``). The loader, the index's file list and the upload allow-list
+# (corpus.py) all accept exactly these suffixes.
 _TEXT_KINDS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
                ".htm": "html", ".jsonl": "jsonl", ".pdf": "pdf", ".docx": "docx"}
+SUPPORTED_SUFFIXES = tuple(_TEXT_KINDS)
 # Binary formats that are not documents, by their first bytes, for a message naming them.
 _MAGIC = (
     (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
@@ -406,13 +409,18 @@ def read_source(path: Path, max_bytes: int) -> SourceFile:
             f"{name}: unsupported file type {suffix or '(none)'}; use "
             + ", ".join(SUPPORTED_SUFFIXES)
         )
-    size = path.stat().st_size
+    check_file_size(name, path.stat().st_size, max_bytes)
+    return read_data(name, path.read_bytes())
+
+
+def check_file_size(name: str, size: int, max_bytes: int) -> None:
+    """Refuse a file of more than ``max_bytes`` (RETRIEVAL_MAX_FILE_MB), naming it and the
+    fix; the loader and the upload check the same limit with the same message."""
     if size > max_bytes:
         raise SourceError(
             f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit; split "
             "the file or raise RETRIEVAL_MAX_FILE_MB"
         )
-    return read_data(name, path.read_bytes())
 
 
 def sniff(name: str, data: bytes) -> tuple[str, list[str]]:

@@ -408,11 +408,11 @@ def test_upload_of_a_bad_type_is_refused(app_engine):
     at = run_app()
     at.sidebar.file_uploader[0].set_value(("run.sh", b"rm -rf /\n", "text/plain")).run()
     assert_clean(at)
-    from retrieval.corpus import ALLOWED_SUFFIXES
+    from retrieval.load import SUPPORTED_SUFFIXES
 
     assert errors(at.sidebar) == [
-        f"run.sh: file type .sh is not accepted; upload {', '.join(ALLOWED_SUFFIXES)} files"]
-    accepts = f"Accepts {', '.join(ALLOWED_SUFFIXES)} up to 20 MB each."
+        f"run.sh: file type .sh is not accepted; upload {', '.join(SUPPORTED_SUFFIXES)} files"]
+    accepts = f"Accepts {', '.join(SUPPORTED_SUFFIXES)} up to 20 MB each."
     assert accepts in [plain(c.value) for c in at.sidebar.caption]    # said before an upload
     assert not (app_engine.settings.source_dir / "run.sh").exists()
 

@@ -9,14 +9,14 @@ from synthetic_docs import make_docx, make_pdf, typeset
 
 from retrieval import SourceError
 from retrieval.corpus import (
-    ALLOWED_SUFFIXES,
     MAX_NAME_BYTES,
     REMOVED_DIR,
     remove_document,
     safe_name,
     save_upload,
 )
-from retrieval.load import list_sources, load_folder
+from retrieval.index import _source_hashes
+from retrieval.load import SUPPORTED_SUFFIXES, list_sources, load_folder, read_source
 
 
 @pytest.mark.parametrize(
@@ -124,8 +124,29 @@ def test_any_name_stays_inside_or_is_refused(tmp_path, name):
 
 
 def test_every_readable_type_is_accepted():
-    assert set(ALLOWED_SUFFIXES) >= {".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"}
+    assert set(SUPPORTED_SUFFIXES) >= {".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx"}
     assert safe_name("Report.PDF") == "Report.pdf"
+
+
+def _accepts(call) -> bool:
+    """False when ``call`` refuses the file for its type, True otherwise (any other refusal,
+    e.g. of a PDF whose bytes are not a PDF, is about the content, not the type)."""
+    try:
+        call()
+    except SourceError as err:
+        return not any(why in str(err) for why in ("not accepted", "unsupported file type"))
+    return True
+
+
+@pytest.mark.parametrize("suffix", [*SUPPORTED_SUFFIXES, ".TXT", ".Docx", ".sh", ".doc",
+                                    ".exe", ".json", ".csv", ".rtf", ".xml", ".htmlx", ""])
+def test_upload_loader_and_index_accept_the_same_file_types(tmp_path, suffix):
+    name = f"article{suffix}"
+    (tmp_path / name).write_text("Alpacas live in the high Andes of Peru.\n", encoding="utf-8")
+    uploaded = _accepts(lambda: safe_name(name))
+    loaded = _accepts(lambda: read_source(tmp_path / name, 1_000_000))
+    indexed = name in _source_hashes(tmp_path)
+    assert uploaded == loaded == indexed == (suffix.lower() in SUPPORTED_SUFFIXES)
 
 
 @pytest.mark.parametrize(("name", "data", "reason"), [

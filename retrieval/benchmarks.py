@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SourceError
+from .errors import SourceError, check_k
 
 Ranker = Callable[[str], list[str]]
 
@@ -28,8 +28,7 @@ Ranker = Callable[[str], list[str]]
 # ------------------------------------------------------------------------ metrics
 def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
     """Normalised discounted cumulative gain of ``ranked`` against graded ``relevant``."""
-    if k < 1:
-        raise ValueError(f"k must be greater than 0. Currently, k is {k}")
+    check_k(k, ValueError)
     gains = [g for g in relevant.values() if g > 0]
     if not gains:
         return 0.0

@@ -31,3 +31,11 @@ class ConfigError(RetrievalError):
 
 class LLMError(RetrievalError):
     """The configured chat model could not be reached or used."""
+
+
+def check_k(k: int, error: type[Exception] = QueryError) -> int:
+    """``k``, the number of results asked for, when it is at least 1; otherwise ``error`` (a
+    QueryError unless said) with the one-line message every caller gives."""
+    if k < 1:
+        raise error(f"k must be greater than 0. Currently, k is {k}")
+    return k

@@ -17,7 +17,7 @@ import numpy as np
 
 from .chunk import Chunk
 from .embed import BaseEmbedder
-from .errors import QueryError
+from .errors import QueryError, check_k
 from .index import IndexSnapshot, IndexStore, keyword_tokens
 
 MAX_QUERY_CHARS = 2000
@@ -172,8 +172,7 @@ class HybridRetriever:
                vectors: dict[str, np.ndarray] | None = None) -> list[Passage]:
         """The k best passages for ``query``, optionally only from ``docs``. ``vectors``: the
         query's ``query_vectors``, if already computed."""
-        if k < 1:
-            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        check_k(k)
         query = clean_query(query)
         snap = snapshot or self.snapshot()
         allowed = snap.allowed(docs)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval import Engine, FakeEmbedder, IndexStore, LangChainRetriever, Settings
-from retrieval.errors import QueryError
+from retrieval.errors import QueryError, check_k
 from retrieval.index import keyword_tokens
 from retrieval.retrieve import HybridRetriever, RankWeights, fuse_rrf, main_clause
 
@@ -83,6 +83,14 @@ def test_k_larger_than_the_index_returns_every_chunk_once(fake_engine):
 def test_k_must_be_positive(fake_engine, k):
     with pytest.raises(QueryError, match=rf"k must be greater than 0\. Currently, k is {k}"):
         fake_engine.search("port", k=k)
+
+
+def test_one_k_check_for_search_ask_and_the_metrics():
+    assert check_k(1) == 1
+    with pytest.raises(QueryError, match=r"^k must be greater than 0\. Currently, k is -2$"):
+        check_k(-2)
+    with pytest.raises(ValueError, match=r"^k must be greater than 0\. Currently, k is 0$"):
+        check_k(0, ValueError)
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\x00\x01"])

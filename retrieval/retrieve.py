@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,12 +78,15 @@ def clean_query(query: str) -> str:
     return cleaned[:MAX_QUERY_CHARS]
 
 
-def fuse_rrf(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:
-    """Reciprocal-rank fusion: sum of 1 / (k + rank) over the rankings a row is in."""
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, row in enumerate(ranking.tolist()):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank + 1)
+def fuse_rrf(signals: Sequence[np.ndarray], k: int = 60) -> np.ndarray:
+    """Reciprocal-rank fusion of signals scored over the same rows: each row gets the sum, over
+    the signals, of 1 / (k + rank + 1), rank 0 being a signal's highest score (a tie keeps
+    the rows' order)."""
+    fused = np.zeros(len(signals[0]))
+    for scores in signals:
+        ranks = np.empty(len(fused))
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(len(fused))
+        fused += 1.0 / (k + ranks + 1)
     return fused
 
 
@@ -226,9 +229,4 @@ class HybridRetriever:
     def _fuse(self, signals: dict[str, np.ndarray]) -> np.ndarray:
         if self.fusion == "weighted":
             return sum(getattr(self.weights, name) * signals[name] for name in SIGNALS)
-        fused = np.zeros(len(signals["dense"]))
-        for name in SIGNALS:
-            ranks = np.empty(len(fused))
-            ranks[np.argsort(-signals[name], kind="stable")] = np.arange(len(fused))
-            fused += 1.0 / (self.rrf_k + ranks + 1)
-        return fused
+        return fuse_rrf([signals[name] for name in SIGNALS], self.rrf_k)

@@ -8,7 +8,7 @@ import pytest
 from retrieval import Engine, FakeEmbedder, IndexStore, LangChainRetriever, Settings
 from retrieval.errors import QueryError, check_k
 from retrieval.index import keyword_tokens
-from retrieval.retrieve import HybridRetriever, RankWeights, fuse_rrf, main_clause
+from retrieval.retrieve import SIGNALS, HybridRetriever, RankWeights, fuse_rrf, main_clause
 
 
 @pytest.mark.parametrize("question, clause", [
@@ -26,8 +26,20 @@ def test_main_clause_drops_framing(question, clause):
 
 
 def test_rrf_sums_reciprocal_ranks():
-    fused = fuse_rrf([np.array([3, 1]), np.array([1, 2])], k=1)
-    assert fused == pytest.approx({3: 1 / 2, 1: 1 / 3 + 1 / 2, 2: 1 / 3})
+    # ranks: the first signal orders rows 1, 2, 0; the second 0, 2, 1 (rows 0 and 2 tie)
+    fused = fuse_rrf([np.array([0.1, 0.9, 0.5]), np.array([0.7, 0.2, 0.7])], k=1)
+    assert fused.tolist() == pytest.approx([1 / 4 + 1 / 2, 1 / 2 + 1 / 4, 1 / 3 + 1 / 3])
+
+
+def test_rrf_search_ranks_by_fuse_rrf_of_the_four_signals(fake_engine):
+    retriever = HybridRetriever(fake_engine.store, fake_engine.embedder, fusion="rrf", rrf_k=5)
+    snap = retriever.snapshot()
+    signals, rows = retriever.signals("alpaca wool Andes", snap, None, retriever.pool)
+    fused = fuse_rrf([signals[name] for name in SIGNALS], k=5)
+    top = retriever.search("alpaca wool Andes", k=3, snapshot=snap)
+    assert [p.chunk.id for p in top] == [
+        snap.chunks[rows[i]].id for i in np.argsort(-fused, kind="stable")[:3]]
+    assert [p.score for p in top] == sorted(fused, reverse=True)[:3]
 
 
 def test_search_finds_the_passage_by_keywords(fake_engine):

@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer, Citation
-from retrieval.config import set_offline_environment
 from retrieval.conversation import (
     ConversationStore,
     new_session_id,
@@ -31,6 +30,7 @@ from retrieval.conversation import (
     valid_session_id,
 )
 from retrieval.corpus import REMOVED_DIR, remove_document, save_upload
+from retrieval.environment import set_offline_environment
 from retrieval.export import conversation_markdown, renumbered
 from retrieval.load import SUPPORTED_SUFFIXES, source_metadata
 from retrieval.render import (

@@ -9,9 +9,6 @@ import os
 
 # OpenMP threads that spin while waiting make every faiss call crawl on a shared machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import datetime as dt
@@ -23,6 +20,9 @@ from pathlib import Path
 
 from bench.common import machine, run_worker
 from bench.report import render
+from retrieval.environment import set_offline_environment
+
+set_offline_environment()  # before any section loads a model library
 
 SECTIONS = ("seeds", "embed", "beir", "squad", "reader", "scale")
 HERE = Path(__file__).resolve().parent

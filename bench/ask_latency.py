@@ -14,9 +14,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import json
@@ -68,6 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    from retrieval.environment import set_offline_environment
+
+    set_offline_environment()  # before the model libraries load
     from retrieval import Engine, Settings
 
     overrides = {k: v for k, v in {"index_dir": args.index_dir, "source_dir": args.source,

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from retrieval.environment import OFFLINE_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEV = SHARED / "eval" / "dev.jsonl"
@@ -113,8 +115,7 @@ def run_worker(args: list[str], timeout: float = 1200, torch_defaults: bool = Fa
     waits as it does by default. Our library sets ``OMP_WAIT_POLICY=PASSIVE`` on import (kind
     to other processes, but it cost plain torch 20-25% of its embedding throughput here); an
     empty value keeps OpenMP's default and stops that ``setdefault``."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, **OFFLINE_ENVIRONMENT}
     if torch_defaults:
         env["OMP_WAIT_POLICY"] = ""
     proc = subprocess.run([sys.executable, "-m", "bench.worker", *args], cwd=ROOT, env=env,

@@ -17,9 +17,9 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from retrieval.environment import set_offline_environment  # noqa: E402
+
+set_offline_environment()
 
 from bench.common import (  # noqa: E402
     SEEDS,

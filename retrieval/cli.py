@@ -286,7 +286,7 @@ def eval_(questions: Annotated[Path, typer.Argument(help="question set, e.g. "
 
 
 def main() -> None:
-    from .config import set_offline_environment
+    from .environment import set_offline_environment
 
     set_offline_environment()
     try:

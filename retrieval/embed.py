@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .environment import set_offline_environment
 from .errors import ConfigError
 
 # OpenMP threads (torch, faiss) that spin while they wait make a query crawl as soon as another
@@ -120,8 +121,7 @@ class SentenceTransformerEmbedder(BaseEmbedder):
 
     def __init__(self, model: str | None = None, backend: str = "onnx",
                  batch_size: int = 32) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        set_offline_environment()
         from .config import DEFAULT_MODEL
 
         self.name = model or DEFAULT_MODEL

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from retrieval.environment import set_offline_environment
+
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # forced on: tests never download
+    os.environ.pop(_name, None)
+set_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
 from retrieval.answer import Answer, Citation
+from retrieval.config import LLMSettings, locations
 from retrieval.conversation import (
     ConversationStore,
     new_session_id,
@@ -179,8 +179,7 @@ def context_view(snap: IndexSnapshot, doc: str, number: int,
 def link_base() -> str:
     """Where links point: RETRIEVAL_PUBLIC_URL (the address readers use, e.g. behind a
     proxy), else the page's own URL."""
-    return (os.environ.get("RETRIEVAL_PUBLIC_URL") or st.context.url
-            or "http://localhost:8501/")
+    return locations().public_url or st.context.url or "http://localhost:8501/"
 
 
 def full_link(query_string: str) -> str:
@@ -329,7 +328,7 @@ def history_for(turns: list[dict]) -> list[Answer]:
 def ask(engine: Engine, question: str, opts: Options) -> Answer:
     history = history_for(st.session_state.turns)
     return engine.ask(question, history=history or None, k=opts.k, docs=opts.docs or None,
-                      llm=llm_model(engine) if opts.llm else None)
+                      llm=True if opts.llm else None)
 
 
 def chat_page(engine: Engine, snap: IndexSnapshot, opts: Options) -> None:
@@ -562,11 +561,6 @@ def remove_section(engine: Engine, snap: IndexSnapshot) -> None:
             st.rerun()
 
 
-def llm_model(engine: Engine) -> Any:
-    """True when an LLM is configured (RETRIEVAL_LLM_MODEL, read by ``Engine.ask``)."""
-    return True if os.environ.get("RETRIEVAL_LLM_MODEL") else None
-
-
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -598,10 +592,11 @@ def _doc_labels(generation: str, _snap: IndexSnapshot) -> dict[str, str]:
 
 def answer_options(engine: Engine, snap: IndexSnapshot | None) -> tuple[int, list[str], bool]:
     st.subheader("Answers")
-    has_llm = llm_model(engine) is not None
+    llm = LLMSettings.endpoint().model  # llm=True makes Engine.ask read it again
+    has_llm = bool(llm)
     mode = st.radio("Answer mode", ["Extractive", "LLM"], key="answer_mode", horizontal=True,
                     disabled=not has_llm,
-                    help=(f"LLM: {os.environ.get('RETRIEVAL_LLM_MODEL')}" if has_llm else
+                    help=(f"LLM: {llm}" if has_llm else
                           "Set RETRIEVAL_LLM_MODEL (and RETRIEVAL_LLM_BASE_URL) to use an LLM"))
     k = st.slider("Passages", 1, 30, min(engine.settings.k, 30), key="k")
     labels = doc_labels(snap) if snap is not None else {}
@@ -651,9 +646,7 @@ def init_state() -> None:
 # ------------------------------------------------------------------ kept across a reload
 def conversation_store() -> ConversationStore:
     """RETRIEVAL_CONVERSATION_DIR, else ~/.cache/retrieval/conversations."""
-    folder = os.environ.get("RETRIEVAL_CONVERSATION_DIR")
-    return ConversationStore(Path(folder) if folder else
-                             Path.home() / ".cache" / "retrieval" / "conversations")
+    return ConversationStore(locations().conversation_dir)
 
 
 def conversation_param() -> dict[str, str]:

@@ -6,7 +6,6 @@ A thin layer over ``Engine``: library errors become one line on stderr and exit 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -212,9 +211,11 @@ def ask(question: Annotated[Optional[str], typer.Argument(help="the question")] 
             "--extractive", help="never use an LLM, even if RETRIEVAL_LLM_MODEL is set")] = False,
         index_dir: IndexDir = None) -> None:
     """Answer a question from the articles, citing the paragraphs; or say they don't say."""
+    from .config import LLMSettings
+
     engine = make_engine(index_dir)
     chat = None
-    if not extractive and (llm or os.environ.get("RETRIEVAL_LLM_MODEL")):
+    if not extractive and (llm or LLMSettings.endpoint().model):
         from .llm import LLMConfig
 
         chat = LLMConfig.from_env(model=llm, base_url=llm_url)

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import logging
 import mmap
-import os
 import re
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
+from .config import locations
 from .index import keyword_tokens, stem_words
 from .once import load_once
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIR = Path("/usr/share/wordnet")
 SENSES = 3  # a word's most frequent senses are followed (the index lists them by frequency)
 # similar (adjectives), derived form, pertainym. Not hypernyms or hyponyms: on dev they gained
 # nothing held out and made a new word's relatives ten times slower to read.
@@ -139,7 +138,7 @@ def _index_entries(path: Path) -> Iterator[tuple[str, list[int]]]:
 
 
 def wordnet_dir() -> Path:
-    return Path(os.environ.get("RETRIEVAL_WORDNET_DIR") or DEFAULT_DIR)
+    return locations().wordnet_dir
 
 
 @load_once

@@ -10,7 +10,6 @@ citation (or an error, or a timeout) falls back to the extractive answer with a 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from typing import Any
 
 from .answer import Answer, Citation, make_citation
 from .chunk import sentence_spans, tiktoken_counter
+from .config import LLM_CONTEXT_TOKENS, LLM_TIMEOUT, LLMSettings
 from .errors import LLMError
 from .index import keyword_tokens
 from .rerank import Candidate, passage_sentences
@@ -49,27 +49,28 @@ class LLMConfig:
 
     model: str
     base_url: str | None = None
-    timeout: float = 30.0
-    context_tokens: int = 3000
+    timeout: float = LLM_TIMEOUT
+    context_tokens: int = LLM_CONTEXT_TOKENS
     max_tokens: int = 300
 
     @classmethod
     def from_env(cls, model: str | None = None, base_url: str | None = None,
                  timeout: float | None = None) -> LLMConfig:
-        model = model or os.environ.get("RETRIEVAL_LLM_MODEL")
+        """The values given, the others from the RETRIEVAL_LLM_* variables (LLMSettings)."""
+        model = model or LLMSettings.endpoint().model
         if not model:
             raise LLMError("no LLM model is configured; pass --llm MODEL or set "
                            "RETRIEVAL_LLM_MODEL (and RETRIEVAL_LLM_BASE_URL for a local server)")
-        return cls(model=model, base_url=base_url or os.environ.get("RETRIEVAL_LLM_BASE_URL"),
-                   timeout=timeout or float(os.environ.get("RETRIEVAL_LLM_TIMEOUT", "30")),
-                   context_tokens=int(os.environ.get("RETRIEVAL_LLM_CONTEXT_TOKENS", "3000")))
+        env = LLMSettings.read(base_url=base_url, timeout=timeout)
+        return cls(model=model, base_url=env.base_url, timeout=env.timeout,
+                   context_tokens=env.context_tokens)
 
 
 def make_chat_model(config: LLMConfig) -> Any:
     """A ``ChatOpenAI`` for any OpenAI-compatible endpoint (temperature 0, no retries)."""
     from langchain_openai import ChatOpenAI
 
-    key = os.environ.get("RETRIEVAL_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    key = LLMSettings.endpoint().key()
     return ChatOpenAI(model=config.model, base_url=config.base_url, api_key=key or "not-needed",
                       timeout=config.timeout, max_retries=0, temperature=0,
                       max_tokens=config.max_tokens)
@@ -175,7 +176,8 @@ def _citation_for(n: int, passage: Passage, sentence: str) -> Citation:
 class LLMAnswerer:
     """Asks a LangChain chat model, verifies the reply, falls back to the extractive answer."""
 
-    def __init__(self, chat_model: Any, context_tokens: int = 3000, timeout: float = 30.0,
+    def __init__(self, chat_model: Any, context_tokens: int = LLM_CONTEXT_TOKENS,
+                 timeout: float = LLM_TIMEOUT,
                  count_tokens: Callable[[str], int] | None = None) -> None:
         self.chat_model = chat_model
         self.context_tokens = context_tokens
@@ -244,3 +246,12 @@ def resolve_chat_model(llm: Any) -> tuple[Any, LLMConfig | None]:
         return llm, None
     raise LLMError(f"llm must be a chat model, a model name or True. Currently, it is "
                    f"{type(llm).__name__}")
+
+
+def llm_answerer(llm: Any) -> LLMAnswerer:
+    """The LLMAnswerer for ``Engine.ask``'s ``llm`` (anything ``resolve_chat_model`` takes):
+    the budget and timeout of its LLMConfig, or the defaults for a chat model given as is."""
+    chat_model, config = resolve_chat_model(llm)
+    if config is None:
+        return LLMAnswerer(chat_model)
+    return LLMAnswerer(chat_model, config.context_tokens, config.timeout)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import locations
 from .errors import ConfigError
 from .load import sha256_file
 
@@ -42,8 +43,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def cache_root() -> Path:
     """``$RETRIEVAL_CACHE_DIR`` or ``~/.cache/retrieval``: never inside the repository."""
-    env = os.environ.get("RETRIEVAL_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "retrieval"
+    return locations().cache_dir
 
 
 def _fingerprint(path: Path) -> str:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from retrieval.answer import unmentioned_names
+from retrieval.config import DEFAULT_WORDNET_DIR
 from retrieval.index import keyword_tokens
-from retrieval.lexicon import DEFAULT_DIR, Lexicon, _load, lexicon, question_relatives
+from retrieval.lexicon import Lexicon, _load, lexicon, question_relatives
 from retrieval.rerank import FEATURES, TermWeights, candidate_features, passage_sentences
 
 # key: (part of speech, words, pointers as (symbol, target key, source/target word numbers))
@@ -128,10 +129,10 @@ def test_synonyms_column_counts_question_words_met_only_through_a_relative(
         _load.cache_clear()
 
 
-@pytest.mark.skipif(not (DEFAULT_DIR / "index.noun").is_file(),
+@pytest.mark.skipif(not (DEFAULT_WORDNET_DIR / "index.noun").is_file(),
                     reason="Debian's wordnet-base is not installed (make install installs it)")
 def test_the_installed_wordnet_links_paraphrases_found_in_news_questions():
-    real = Lexicon(DEFAULT_DIR)
+    real = Lexicon(DEFAULT_WORDNET_DIR)
     assert "tourist" in real.relatives("holidaymak")
     assert "agricultur" in real.relatives("farm")
     assert "countri" in real.relatives("nation")

@@ -138,7 +138,3 @@ def score(questions: Sequence[dict], results: Sequence[dict],
         "qa_score": round((sum(tally.supported) + sum(tally.true_abstain)) / max(1, n_ans + n_un),
                           4),
     }
-
-
-def score_files(questions: Path | str, results: Path | str) -> dict[str, Any]:
-    return score(read_jsonl(questions), read_jsonl(results))

@@ -52,7 +52,6 @@ REBUILD_HINT = "python -m retrieval index --rebuild"
 # IVF with 8-bit scalar quantisation: 4x less memory than float32 and a small share of the
 # lists scanned per query (make bench, section 3: p50 and recall@10 at 100k and 1M).
 FLAT_UP_TO = 30_000
-HNSW_FROM = FLAT_UP_TO  # older name, kept for callers
 Progress = Callable[[str, int, int], None]
 
 

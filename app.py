@@ -68,9 +68,9 @@ def get_engine(settings_json: str) -> Engine:
     """One Engine (model and index) per process and settings."""
     engine = Engine(Settings.model_validate_json(settings_json))
     engine.preload()  # the model, WordNet and the gazetteer: here, not on the first question
-    # These live as long as the process. Frozen, the garbage collector stops walking their
-    # millions of objects at every full collection, which had made each page run 4x slower
-    # (make stress: p50 0.5 s instead of 1.9 s for 25 sessions opened at once).
+    # These live as long as the process. Frozen, their millions of objects are no longer
+    # walked by the garbage collector at every full collection, which otherwise takes most of
+    # the time of a page run when many sessions are open (docs/experiments.md).
     gc.freeze()
     return engine
 

@@ -1,1 +1,1 @@
-"""`make bench`: speed and quality of the retrieval library against baselines (issue 7)."""
+"""`make bench`: speed and quality of the retrieval library against baselines."""

@@ -1,4 +1,4 @@
-"""``python -m bench [--only seeds,embed,beir,squad,reader,scale] [--quick]``: issues 7 and 16.
+"""``python -m bench [--only seeds,embed,beir,squad,reader,scale] [--quick]``.
 
 Prints the comparison tables, writes bench/results.json and bench/report.md.
 """

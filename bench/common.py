@@ -113,8 +113,8 @@ def run_worker(args: list[str], timeout: float = 1200, torch_defaults: bool = Fa
 
     ``torch_defaults``: for the baselines (LangChain, plain sentence-transformers), OpenMP
     waits as it does by default. Our library sets ``OMP_WAIT_POLICY=PASSIVE`` on import (kind
-    to other processes, but it cost plain torch 20-25% of its embedding throughput here); an
-    empty value keeps OpenMP's default and stops that ``setdefault``."""
+    to other processes, but it slows plain torch's embedding: docs/performance.md); an empty
+    value keeps OpenMP's default and stops that ``setdefault``."""
     env = {**os.environ, **OFFLINE_ENVIRONMENT}
     if torch_defaults:
         env["OMP_WAIT_POLICY"] = ""

@@ -111,8 +111,8 @@ def _candidates(n: int) -> list[tuple[str, str, str, list[int]]]:
         ("HNSW32,SQ8", "HNSW32_SQ8", "efSearch", efs),
     ]
     # HNSW is compared at 100k; building it at 1M takes minutes on 2 cores and would push
-    # make bench past its 30-minute budget. IVF-PQ (IVF1024,PQ48) was measured in earlier
-    # runs and dropped: 6 minutes to train at 100k on 2 cores for recall@10 0.31 at nprobe=128.
+    # make bench past its 30-minute budget. IVF-PQ is not compared: it trains for minutes at
+    # 100k on 2 cores and its recall@10 is far below the others' (docs/experiments.md).
     return rows if n < 1_000_000 else rows[:2]
 
 

@@ -18,9 +18,8 @@ from .environment import set_offline_environment
 from .errors import ConfigError
 
 # OpenMP threads (torch, faiss) that spin while they wait make a query crawl as soon as another
-# process shares the cores: with a second job on the 2 cores, embedding a two-text query took
-# 540 ms (p50) spinning and 45 ms passive. Set before torch or faiss load (this module loads
-# first); a value the user set is kept.
+# process shares the cores, so they wait passively (docs/performance.md). Set before torch or
+# faiss load (this module loads first); a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Progress = Callable[[int, int], None]
@@ -148,8 +147,8 @@ class SentenceTransformerEmbedder(BaseEmbedder):
         return np.asarray(vectors, dtype=np.float32)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces of each text as the model sees it (cut at ``max_seq_length``): sorting
-        by them, not by characters, cuts the padding of the seeds' sentences from 24% to 5%."""
+        """Word pieces of each text as the model sees it (cut at ``max_seq_length``): batches
+        sorted by them, not by characters, hold texts of equal length and so little padding."""
         tokenizer = self.model.tokenizer
         if hasattr(tokenizer, "lengths"):  # the ONNX backend's
             counts = tokenizer.lengths(texts)

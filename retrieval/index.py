@@ -777,9 +777,8 @@ class SentenceRows:
         """Each chunk's vector: the normalised mean of its sentences' vectors.
 
         The model runs once over the text, sentence by sentence, instead of a second time over
-        whole chunks: half the embedding work. On dev it ranks better than embedding the chunk
-        (recall@5 0.92 vs 0.91, mrr@10 0.83 vs 0.81); on SQuAD paragraph recall@5 is 0.966 vs
-        0.971 and answer containment 0.721 vs 0.703 (README, Performance).
+        whole chunks: half the embedding work, for ranking as good as embedding each chunk
+        (docs/performance.md compares the two).
         """
         if not self.n_chunks:
             return np.zeros((0, self.vectors.shape[-1]), dtype=np.float32)

@@ -29,8 +29,9 @@ from .once import load_once
 log = logging.getLogger(__name__)
 
 SENSES = 3  # a word's most frequent senses are followed (the index lists them by frequency)
-# similar (adjectives), derived form, pertainym. Not hypernyms or hyponyms: on dev they gained
-# nothing held out and made a new word's relatives ten times slower to read.
+# similar (adjectives), derived form, pertainym. Not hypernyms or hyponyms: they add no
+# accuracy on held-out questions and make a word's relatives much slower to read
+# (docs/experiments.md).
 _FOLLOW = frozenset({"&", "+", "\\"})
 _POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
 _PARTS = ("noun", "verb", "adj", "adv")

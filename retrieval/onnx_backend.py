@@ -3,7 +3,7 @@
 The first load exports the model folder to ONNX (``torch.onnx.export``, eager attention so
 that the graph can be fused), fuses it with ONNX Runtime's transformer optimizer (one
 EmbedLayerNormalization, fused Attention, BiasGelu and SkipLayerNormalization per layer), keeps
-that fp32 graph (variant ``fp32``: the torch vectors to within 1e-5, about 1.3x faster) and
+that fp32 graph (variant ``fp32``: the torch vectors up to rounding, and faster) and
 quantises its MatMul and fused Attention weights to int8 per channel
 (``onnxruntime.quantization.quantize_dynamic``; variant ``int8``, the default backend). Both
 land in a cache folder outside the repository (``~/.cache/retrieval/onnx/`` or
@@ -162,8 +162,8 @@ def _quantise(source: Path, target: Path,
 
     Reduced range (7-bit weights) avoids the u8*s8 overflow of AVX2 without VNNI; the word
     embedding table stays fp32. Recipe 3 quantises the attention's Q/K/V projections too
-    (QAttention): 8% faster on the seeds than recipe 2, whose fused attention stayed fp32, with
-    the same dev recall@5 (0.907) and SQuAD answer containment (0.70).
+    (QAttention), which recipe 2 left fp32: faster, with the same retrieval and answer quality
+    (docs/experiments.md).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -230,9 +230,9 @@ class OnnxSentenceEncoder:
         self.max_seq_length = int(config.get("max_seq_length", 256))
         self.tokenizer = _Tokenizer(model_dir, self.max_seq_length)
         # One thread per run, one run per core at a time: each batch is split between the
-        # cores and the parts run side by side. On the seeds that embedded 1.1-1.3x faster
-        # than one run on two threads (the threads of one run wait for each other at every
-        # operation), and a two-text query runs each text on its own core.
+        # cores and the parts run side by side. That is faster than one run on two threads,
+        # whose threads wait for each other at every operation, and a two-text query runs
+        # each text on its own core.
         self.workers = threads or len(os.sched_getaffinity(0))
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         options = ort.SessionOptions()

@@ -1,7 +1,7 @@
 """Stage 5: hybrid retrieval, dense (FAISS inner product) and keyword (BM25), fused.
 
-Weighted score fusion is the default: on the dev set it beat reciprocal-rank fusion
-of the same signals (see README, "Retrieval quality").
+Weighted score fusion is the default: on the dev set it ranks better than reciprocal-rank
+fusion of the same signals (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -116,10 +116,10 @@ _BLAS: dict[str, Any] = {}  # a threadpoolctl controller, and len(sys.modules) w
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run numpy's and faiss's matrix products on one thread. A query multiplies one vector by
-    a few thousand: on one thread that takes 0.1 ms, while OpenBLAS's second thread made it 8 ms
-    as soon as another process shared the 2 cores (waking it costs more than the work). The
-    controller lists the BLAS libraries loaded when it is made (4 ms), so it is made again
-    only after new modules were imported."""
+    a few thousand, a fraction of a millisecond on one thread; waking OpenBLAS's second thread
+    costs more than the work as soon as another process shares the cores
+    (docs/performance.md). The controller lists the BLAS libraries loaded when it is made,
+    which takes milliseconds, so it is made again only after new modules were imported."""
     from threadpoolctl import ThreadpoolController
 
     if _BLAS.get("modules") != len(sys.modules):
@@ -131,7 +131,8 @@ def one_blas_thread() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class RankWeights:
-    """How much each signal counts in weighted fusion. Chosen on the dev set (README)."""
+    """How much each signal counts in weighted fusion. Chosen on the dev set
+    (docs/evaluation.md)."""
 
     dense: float = 0.3      # the chunk's embedding (title + text) against the whole question
     sentence: float = 0.45  # the chunk's best sentence against the question's asking clause

@@ -1,5 +1,5 @@
-"""Issue 6, items 7-12: bad files, odd encodings, huge files, hostile upload names,
-adversarial strings and odd queries each get a clear answer, never a crash or lost text."""
+"""Bad files, odd encodings, huge files, hostile upload names, adversarial strings and odd
+queries each get a clear answer, never a crash or lost text."""
 
 from __future__ import annotations
 

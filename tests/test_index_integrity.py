@@ -1,6 +1,6 @@
-"""Issue 6, items 1-6: the index never runs code, refuses what it cannot trust, survives
-crashes at every write step, matches its model, tracks staleness per file, and serves
-consistent results while a rebuild swaps it."""
+"""The index never runs code, refuses what it cannot trust, survives crashes at every write
+step, matches its model, tracks staleness per file, and serves consistent results while a
+rebuild swaps it."""
 
 from __future__ import annotations
 

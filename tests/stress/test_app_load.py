@@ -1,4 +1,4 @@
-"""Issue 6, item 16: load runs, bounded in time and count, on loopback only.
+"""Load runs, bounded in time and count, on loopback only.
 
 - The app: ``streamlit run app.py`` on 127.0.0.1; rounds of 25 browser sessions opened at
   once over Streamlit's real websocket protocol, each waiting for its page to finish

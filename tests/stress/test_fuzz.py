@@ -1,4 +1,4 @@
-"""Issue 6, item 15: fuzz the loaders, the chunker and query handling with hypothesis.
+"""Fuzz the loaders, the chunker and query handling with hypothesis.
 
 Only the declared exception types may come out (SourceError from loaders, QueryError from
 queries, nothing from the chunker), every chunk is an exact slice of its document, no text

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from .config import ChunkerSettings
 from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
 from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_file
+from .once import folder_lock
 
 SCHEMA_VERSION = 3  # 2: chunk vectors are the mean of their sentences' vectors; 3: keywords
                     # without accents
@@ -539,23 +539,13 @@ class IndexStore:
         return None
 
     # ---------------------------------------------------------------- writing
-    @contextlib.contextmanager
-    def _writer_lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def update(self, source_dir: Path, embedder: BaseEmbedder,
                chunker: ChunkerSettings | None = None, *, rebuild: bool = False,
                index_type: str = "auto", progress: Progress | None = None,
                max_bytes: int = 20_000_000) -> UpdateReport:
         """Bring the index in line with ``source_dir``: embed only added or changed files."""
         chunker = chunker or ChunkerSettings()
-        with self._writer_lock():
+        with folder_lock(self.root):
             previous = None
             if self.exists() and not rebuild:
                 manifest = self.read_manifest()

@@ -17,13 +17,11 @@ uses: ``encode``, ``tokenizer``, ``max_seq_length`` and ``get_embedding_dimensio
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 from .config import locations
 from .errors import ConfigError
 from .load import sha256_file
+from .once import folder_lock
 
 EXPORT_VERSION = 3  # bump when the export, fusion or quantisation recipe changes
 MODEL_FILE = "model-int8.onnx"
@@ -50,17 +49,6 @@ def _fingerprint(path: Path) -> str:
     from .embed import model_fingerprint
 
     return model_fingerprint(path)
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _valid_export(folder: Path, fingerprint: str) -> bool:
@@ -87,7 +75,7 @@ def exported_model_path(model_dir: Path, cache: Path | None = None,
     folder = (cache or cache_root()) / "onnx" / f"{fingerprint}-v{EXPORT_VERSION}"
     if _valid_export(folder, fingerprint):
         return folder / VARIANTS[variant]
-    with _locked(folder.parent):
+    with folder_lock(folder.parent):
         if not _valid_export(folder, fingerprint):
             _export(model_dir, folder, fingerprint)
     return folder / VARIANTS[variant]

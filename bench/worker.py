@@ -53,6 +53,13 @@ def _quality(results: list[dict], questions: list[dict]) -> dict:
     return {k: metrics.get(k) for k in keep}
 
 
+def _build_times(imported: float, loaded: float, built: float) -> dict[str, float]:
+    """A cold build, from the process's start (``_T0``) to a searchable index, in seconds, and
+    its parts: imports, model load and indexing. Both pipelines are timed by it."""
+    return {"cold_build_s": round(built - _T0, 2), "import_s": round(imported - _T0, 2),
+            "model_load_s": round(loaded - imported, 2), "index_s": round(built - loaded, 2)}
+
+
 def ours(backend: str, repeats: int, quick: bool) -> dict:
     from retrieval import Engine, Settings
 
@@ -72,10 +79,7 @@ def ours(backend: str, repeats: int, quick: bool) -> dict:
                    for q in questions]
         out = {
             "pipeline": f"ours ({backend})",
-            "cold_build_s": round(built - _T0, 2),
-            "import_s": round(imported - _T0, 2),
-            "model_load_s": round(loaded - imported, 2),
-            "index_s": round(built - loaded, 2),
+            **_build_times(imported, loaded, built),
             "chunks": report.chunks_total,
             "search": search,
             **_quality(results, questions),
@@ -117,10 +121,7 @@ def langchain(repeats: int, quick: bool) -> dict:
                for q in questions]
     return {
         "pipeline": "LangChain tutorial",
-        "cold_build_s": round(built - _T0, 2),
-        "import_s": round(imported - _T0, 2),
-        "model_load_s": round(loaded - imported, 2),
-        "index_s": round(built - loaded, 2),
+        **_build_times(imported, loaded, built),
         "chunks": len(splits),
         "search": search,
         **_quality(results, questions),

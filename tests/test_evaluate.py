@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
@@ -67,13 +66,11 @@ def test_hand_worked_example():
 
 
 def _shared_scorer():
-    path = SHARED / "eval" / "score.py"
-    if not path.is_file():
+    from bench.common import SCORER, load_scorer
+
+    if not SCORER.is_file():
         pytest.skip("../shared/eval/score.py is not here")
-    spec = importlib.util.spec_from_file_location("shared_score", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_scorer()
 
 
 def test_same_figures_as_the_shared_scorer_on_dev_questions():

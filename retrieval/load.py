@@ -329,7 +329,7 @@ def html_to_text(markup: str) -> str:
     """Visible text of an HTML page, one paragraph per block element.
 
     One walk over the parsed tree, in linear time (inserting separators into the tree instead
-    took ten minutes on a 6 MB page: each insert looks up the tag among its siblings)."""
+    is quadratic: each insert looks up the tag among its siblings)."""
     from bs4 import BeautifulSoup  # here, not at the top: status and --help never parse HTML
     from bs4.element import CData, NavigableString
 

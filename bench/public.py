@@ -161,7 +161,7 @@ def _quick_corpus(test, train, tmp: Path) -> Path:
 
 
 # Questions whose answers are read by both answerers (the retrieval rows use the whole sample):
-# the reader reads up to 80 sentences a question, about 0.3-0.4 s on 2 cores.
+# the reader reads up to 80 sentences a question, which bounds how many fit in make bench.
 SQUAD_ANSWERED = 600
 SQUAD_ANSWERED_QUICK = 30
 SQUAD2_QUESTIONS = 1200

@@ -3,7 +3,7 @@
 The first load exports the model folder to ONNX (``torch.onnx.export``, eager attention so
 that the graph can be fused), fuses it with ONNX Runtime's transformer optimizer (one
 EmbedLayerNormalization, fused Attention, BiasGelu and SkipLayerNormalization per layer), keeps
-that fp32 graph (variant ``fp32``: the torch vectors up to rounding, and faster) and
+that fp32 graph (variant ``fp32``: the torch vectors to within 2e-4, and faster) and
 quantises its MatMul and fused Attention weights to int8 per channel
 (``onnxruntime.quantization.quantize_dynamic``; variant ``int8``, the default backend). Both
 land in a cache folder outside the repository (``~/.cache/retrieval/onnx/`` or

@@ -114,14 +114,16 @@ def _kind_accuracy(scorer, questions: list[dict], results: list[dict],
 
 
 def selection(questions: list[benchmarks.SelectionQuestion], quick: bool, embedder) -> dict:
-    """MAP / MRR of the reader and of plain cosine over the filtered questions."""
+    """MAP / MRR of the reader, of plain cosine and of the two blended as ``ask`` blends them,
+    over the filtered questions."""
     kept = benchmarks.judged_both_ways(questions)
     if quick:
         kept = random.Random(SEED).sample(kept, min(QUICK_SELECTION, len(kept)))
     reader = shared_reader()
     rankers = {"reader": lambda q: reader.scores([_pair(q.question, c)
                                                   for c in q.candidates]),
-               "cosine": lambda q: _cosine(embedder, q)}
+               "cosine": lambda q: _cosine(embedder, q),
+               "reader+cosine": lambda q: _blended(reader, embedder, q)}
     rows = {}
     for name, ranker in rankers.items():
         started = time.perf_counter()
@@ -140,6 +142,13 @@ def _pair(question: str, cand: benchmarks.Candidate):
     from retrieval.reader import Pair
 
     return Pair(question, cand.sentence, cand.title, cand.previous)
+
+
+def _blended(reader, embedder, q: benchmarks.SelectionQuestion) -> np.ndarray:
+    """The answer score ``ask`` uses (``reader.Blend``), every candidate at passage rank 0."""
+    logits = reader.scores([_pair(q.question, c) for c in q.candidates])
+    near = _cosine(embedder, q)
+    return np.array([reader.blend.score(float(a), float(b), 0) for a, b in zip(logits, near)])
 
 
 def _cosine(embedder, q: benchmarks.SelectionQuestion) -> np.ndarray:

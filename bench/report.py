@@ -331,7 +331,8 @@ def _selection(part: dict) -> list[str]:
 
 
 _RANKERS = {"cosine": "plain cosine, bundled all-MiniLM-L6-v2",
-            "reader": "reader (cross-encoder logit)"}
+            "reader": "reader (cross-encoder logit)",
+            "reader+cosine": "reader logit and cosine blended as `ask` blends them"}
 
 
 TITLES = {"seeds": "1. Seed corpus: ours vs the LangChain tutorial pipeline",

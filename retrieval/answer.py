@@ -400,55 +400,68 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
 
 # ------------------------------------------------------------------ the learned reader
 READER_PASSAGES = 10   # the first stage's top passages whose sentences the reader reads
-READER_SENTENCES = 80  # at most this many sentences per question (latency)
+READER_SENTENCES = 40  # at most this many sentences per question (latency), most similar first
 
 
 @dataclass(frozen=True)
 class Read:
-    """A candidate sentence with the reader's score and answer phrase (document offsets)."""
+    """A candidate sentence with its answer score (the reader's logit blended with the first
+    stage's view, ``reader.Blend``), the reader's own logit and the answer phrase (document
+    offsets)."""
 
     cand: Candidate
     score: float
     phrase: tuple[int, int] | None
+    logit: float = 0.0
 
 
 class ReaderAnswerer:
-    """Answers with the learned reader (``reader.Reader``): it scores every sentence of the
-    first stage's best passages against the question, in its context (title, sentence
-    before). The answer is the best sentence and, when another passage's best sentence is
-    also judged an answer (``also_above``), that one too: a question may need two
-    paragraphs. Below the calibrated threshold the articles don't say."""
+    """Answers with the learned reader (``reader.Reader``): it scores the sentences of the
+    first stage's best passages against the question, in their context (title, sentence
+    before), and blends that with the first stage's view (``reader.Blend``). The answer is the
+    best sentence and, when another passage's best sentence is also judged an answer
+    (``also_above``), that one too: a question may need two paragraphs. Below the calibrated
+    threshold the articles don't say."""
 
     def __init__(self, reader: Any, abstain_below: float | None = None,
                  also_above: float | None = None) -> None:
         self.reader = reader
         self.abstain_below = reader.threshold if abstain_below is None else abstain_below
-        self.also_above = max(self.abstain_below, reader.also_above if also_above is None
-                              else also_above)
+        self.also_above = reader.also_above if also_above is None else also_above
 
-    def read(self, question: str, passages: Sequence[Passage]) -> list[Read]:
-        """Every sentence of the top passages, scored, best first (duplicates dropped)."""
+    def read(self, question: str, passages: Sequence[Passage],
+             similarity: Callable[[Passage, Candidate], float] | None = None) -> list[Read]:
+        """The sentences of the top passages, scored, best first (duplicates dropped). Past
+        ``READER_SENTENCES`` the ones most similar to the question are read (``similarity``:
+        the first stage's cosine; without it, passage order)."""
         from .reader import Pair
 
-        cands: list[Candidate] = []
-        pairs: list[Pair] = []
+        found: list[tuple[float, Candidate, Pair]] = []
         seen: set[str] = set()
         for i, passage in enumerate(passages[:READER_PASSAGES]):
             previous = ""
             for cand in passage_sentences(passage, i):
                 key = sentence_key(cand.text)
-                if (key not in seen and len(cands) < READER_SENTENCES
-                        and can_answer(passage, cand)):
+                if key not in seen and can_answer(passage, cand):
                     seen.add(key)
-                    cands.append(cand)
-                    pairs.append(Pair(question, cand.text, passage.title, previous))
+                    near = similarity(passage, cand) if similarity is not None else 0.0
+                    found.append((near, cand, Pair(question, cand.text, passage.title,
+                                                   previous)))
                 previous = cand.text
-        readings = self.reader.read(pairs)
-        reads = [Read(c, r.score, _phrase_at(c.start, r.span)) for c, r in zip(cands, readings)]
+        if len(found) > READER_SENTENCES:
+            key = (lambda j: -found[j][0]) if similarity is not None else (lambda j: j)
+            found = [found[j] for j in sorted(sorted(range(len(found)), key=key)
+                                              [:READER_SENTENCES])]
+        readings = self.reader.read([pair for _, _, pair in found])
+        blend = self.reader.blend
+        reads = [Read(c, blend.score(r.score, near, c.passage_index),
+                      _phrase_at(c.start, r.span), r.score)
+                 for (near, c, _), r in zip(found, readings)]
         return sorted(reads, key=lambda r: -r.score)
 
-    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        passages, reads = by_reader(list(passages), self.read(question, passages))
+    def answer(self, question: str, passages: Sequence[Passage],
+               similarity: Callable[[Passage, Candidate], float] | None = None) -> Answer:
+        passages, reads = by_reader(list(passages), self.read(question, passages, similarity))
         support = reads[0].score if reads else None
         if not reads or reads[0].score < self.abstain_below:
             answer = Answer(question, abstention_text(question), True, [], passages)
@@ -457,7 +470,8 @@ class ReaderAnswerer:
         picked = [reads[0]]
         other = next((r for r in reads[1:]
                       if r.cand.passage_index != reads[0].cand.passage_index), None)
-        if other is not None and other.score >= self.also_above:
+        if (other is not None and other.score >= self.abstain_below
+                and other.logit >= self.also_above):
             picked.append(other)
         citations, parts = _cite([r.cand for r in picked], passages)
         citations = [dataclasses.replace(c, phrase=r.phrase) for c, r in zip(citations, picked)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +15,12 @@ from .index import IndexSnapshot, IndexStatus, IndexStore, Progress, UpdateRepor
 from .load import list_sources
 
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
+    import numpy as np
+
     from .answer import Answer, ExtractiveAnswerer
     from .langchain_retriever import LangChainRetriever
     from .reader import FakeReader, Reader
-    from .rerank import Scored, SentenceScorer
+    from .rerank import Candidate, Scored, SentenceScorer
     from .retrieve import HybridRetriever, Passage
 
 
@@ -145,10 +147,30 @@ class Engine:
         from .answer import READER_PASSAGES, ReaderAnswerer
         from .retrieve import one_blas_thread
 
+        vectors = self.retriever.query_vectors(query)
         with one_blas_thread():
-            pool = self.retriever.search(query, max(k, READER_PASSAGES), docs, snapshot=snap)
-        answer = ReaderAnswerer(self.reader).answer(query, pool)
+            pool = self.retriever.search(query, max(k, READER_PASSAGES), docs, snapshot=snap,
+                                         vectors=vectors)
+        answer = ReaderAnswerer(self.reader).answer(
+            query, pool, self.sentence_similarity(snap, next(iter(vectors.values()))))
         return answer, answer.passages
+
+    def sentence_similarity(self, snap: IndexSnapshot,
+                    question: np.ndarray) -> Callable[[Passage, Candidate], float]:
+        """A sentence's cosine similarity to the question, from the index's stored sentence
+        vectors (1.0, read first, for the rare sentence the index split differently)."""
+        from .rerank import stored_sentence_vectors
+
+        cached = getattr(self, "_sentence_lookup", None)
+        if cached is None or cached[0] is not snap:
+            self._sentence_lookup = cached = (snap, stored_sentence_vectors(snap))
+        lookup = cached[1]
+
+        def similarity(passage: Passage, cand: Candidate) -> float:
+            vector = lookup(passage, cand)
+            return 1.0 if vector is None else float(vector @ question)
+
+        return similarity
 
     def _rules(self, query: str, k: int, docs: list[str] | None,
                snap: IndexSnapshot) -> tuple[Answer, list[Passage]]:

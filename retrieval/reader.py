@@ -19,6 +19,7 @@ The sentence comes before its context so that truncation never cuts it first; th
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ REBUILD_HINT = "run `make reader` to retrain it, or restore it with `git checkou
 class Limits:
     """Word-piece budget of each part of the input (special tokens not counted)."""
 
-    question: int = 32
+    question: int = 48
     sentence: int = 56
     title: int = 6
     context: int = 20  # title, separator and previous sentence together
@@ -47,6 +48,27 @@ class Limits:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Limits:
         return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How a sentence's answer score combines the reader's logit with the first stage's view
+    of it: a logistic model over (reader logit, cosine similarity of the sentence to the
+    question, log(1 + rank of its passage)), fitted with the abstention threshold on the
+    calibration articles (``reader.json`` "blend"). The default is the reader's logit alone."""
+
+    reader: float = 1.0
+    similarity: float = 0.0
+    rank: float = 0.0
+    bias: float = 0.0
+
+    def score(self, logit: float, similarity: float, passage_index: int) -> float:
+        return (self.bias + self.reader * logit + self.similarity * similarity
+                + self.rank * math.log1p(passage_index))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Blend:
+        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -152,10 +174,12 @@ class Reader:
     """The shipped reader, run by ONNX Runtime. ``read`` scores pairs in batches."""
 
     def __init__(self, model: Path, tokenizer: Path, limits: Limits | None = None,
-                 threshold: float = 0.0, also_above: float = 0.0, threads: int = 0) -> None:
+                 threshold: float = 0.0, also_above: float = 0.0, threads: int = 0,
+                 blend: Blend | None = None) -> None:
         self.limits = limits or Limits()
         self.encoder = PairEncoder(tokenizer, self.limits)
-        self.threshold = threshold  # abstain when the best sentence scores below this
+        self.blend = blend or Blend()
+        self.threshold = threshold  # abstain when the best sentence's blended score is below
         # another passage's best sentence is cited too when the reader judges it an answer
         # on its own: a logit of 0 is probability 0.5 under the pairwise (BCE) part of the loss
         self.also_above = also_above
@@ -171,7 +195,7 @@ class Reader:
         return cls(folder / files["model"], folder / files["tokenizer"],
                    Limits.from_dict(manifest.get("limits", {})),
                    float(manifest["abstain_below"]), float(manifest.get("also_above", 0.0)),
-                   threads)
+                   threads, Blend.from_dict(dict(manifest.get("blend", {}))))
 
     def read(self, pairs: Sequence[Pair], batch_size: int = 32) -> list[Reading]:
         """One ``Reading`` per pair, in order. Batches hold pairs of similar length (less
@@ -208,9 +232,11 @@ class FakeReader:
     keywords (stemmed, stop words dropped) that the sentence holds, mapped to -4 .. +4; the
     answer phrase is the sentence's first word the question lacks."""
 
-    def __init__(self, threshold: float = 0.0, also_above: float = 0.0) -> None:
+    def __init__(self, threshold: float = 0.0, also_above: float = 0.0,
+                 blend: Blend | None = None) -> None:
         self.threshold = threshold
         self.also_above = also_above
+        self.blend = blend or Blend()
         self.calls = 0
 
     def read(self, pairs: Sequence[Pair], batch_size: int = 32) -> list[Reading]:
@@ -252,6 +278,7 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         files, sums = dict(manifest["files"]), dict(manifest["sha256"])
         float(manifest["abstain_below"])
         float(manifest.get("also_above", 0.0))
+        Blend.from_dict(dict(manifest.get("blend", {})))
         Limits.from_dict(dict(manifest.get("limits", {})))
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(f"the reader manifest {path} is damaged ({err}); {REBUILD_HINT}") \

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from retrieval.load import sha256_file  # noqa: E402
 from retrieval.onnx_backend import _fuse, _quantise  # noqa: E402
-from retrieval.reader import MANIFEST, Limits, Pair, Reader  # noqa: E402
+from retrieval.reader import MANIFEST, Blend, Limits, Pair, Reader  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "train"
 CALIBRATION_QUESTIONS = 1000  # a seeded sample of the calibration articles' questions
@@ -167,27 +167,36 @@ def _bare_reader(model: Path, tokenizer: Path) -> Reader:
 
 # ------------------------------------------------------------------ calibration
 def calibrate(out: Path) -> None:
-    """Choose abstain_below on the held-out `fit` articles, through the whole ask pipeline."""
+    """Fit the blend and choose abstain_below on the held-out `fit` articles, through the
+    whole ask pipeline."""
     manifest = _read(out / MANIFEST)
     articles = manifest["training"]["data"]["calibration_articles"]
-    rows = ask_squad2(articles, out, limit=CALIBRATION_QUESTIONS)
-    best = choose_threshold(rows)
+    questions = ask_squad2(articles, out, limit=CALIBRATION_QUESTIONS)
+    _write(ROOT / "build" / "reader" / "calibration_reads.json", json.dumps(questions))
+    blend = fit_blend(questions)
+    best = choose_threshold(outcomes(questions, blend))
+    manifest["blend"] = {**blend.__dict__, "features": "reader logit, cosine similarity of "
+                         "sentence and question, log(1 + first-stage passage rank)",
+                         "fitted_on": f"{len(questions)} questions of the calibration articles "
+                         "(logistic regression: does the sentence hold a gold answer)"}
     manifest["abstain_below"] = best["threshold"]
     manifest["calibration"] = {"articles": articles, **best,
-                               "questions": len(rows),
-                               "unanswerable": sum(1 for r in rows if not r["answers"])}
+                               "questions": len(questions),
+                               "unanswerable": sum(1 for q in questions if not q["answers"])}
     _write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     write_card(out)
-    print(json.dumps(manifest["calibration"]))
+    print(json.dumps({"blend": manifest["blend"], **manifest["calibration"]}))
 
 
 def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
                seed: int = 13) -> list[dict[str, Any]]:
-    """Every question of ``articles`` (SQuAD 2.0 dev) asked over an index of their paragraphs:
-    the best reader score and whether the answer holds a gold answer, with abstention off."""
+    """Every question of ``articles`` (SQuAD 2.0 dev) asked over an index of their paragraphs
+    as ``ask`` does: each sentence the reader read, as [reader logit, similarity, passage
+    rank, holds a gold answer]."""
     import random
 
     from retrieval import Engine, Settings
+    from retrieval.answer import READER_PASSAGES, ReaderAnswerer
 
     data = json.loads((SHARED / "squad-v2.0-dev.json").read_text())["data"]
     work = Path(tempfile.mkdtemp(prefix="reader-calibrate-"))
@@ -210,22 +219,50 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
         engine = Engine(Settings(source_dir=src, index_dir=work / "index",
                                  reader_dir=reader_dir))
         engine.update_index()
-        from retrieval.answer import READER_PASSAGES, ReaderAnswerer
-
-        # abstention off; the second passage is added as at run time, where also_above is
-        # never below the threshold: only the best sentence is checked for the answer here
-        answerer = ReaderAnswerer(engine.reader, abstain_below=-1e9)
+        snap = engine.snapshot()
+        answerer = ReaderAnswerer(engine.reader)
         rows = []
         for question, answers in questions:
-            pool = engine.retriever.search(question, READER_PASSAGES)
-            answer = answerer.answer(question, pool)
-            best = answer.citations[0].quote.lower() if answer.citations else ""
-            rows.append({"question": question, "answers": answers,
-                         "score": -1e9 if answer.support is None else answer.support,
-                         "contains": any(a.lower() in best for a in answers)})
+            vectors = engine.retriever.query_vectors(question)
+            pool = engine.retriever.search(question, READER_PASSAGES, snapshot=snap,
+                                           vectors=vectors)
+            similarity = engine.sentence_similarity(snap, next(iter(vectors.values())))
+            reads = []
+            for r in answerer.read(question, pool, similarity):
+                text = r.cand.text.lower()
+                reads.append([r.logit, similarity(pool[r.cand.passage_index], r.cand),
+                              r.cand.passage_index, any(x.lower() in text for x in answers)])
+            rows.append({"question": question, "answers": answers, "reads": reads})
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _features(reads: list[list[Any]]) -> np.ndarray:
+    return np.array([[r[0], r[1], np.log1p(r[2])] for r in reads], dtype=np.float64)
+
+
+def fit_blend(questions: list[dict[str, Any]]) -> Blend:
+    """Logistic regression over every read sentence: does it hold a gold answer?"""
+    from sklearn.linear_model import LogisticRegression
+
+    reads = [r for q in questions for r in q["reads"]]
+    model = LogisticRegression(C=1.0, max_iter=1000)
+    model.fit(_features(reads), np.array([bool(r[3]) for r in reads]))
+    w = model.coef_[0]
+    return Blend(reader=round(float(w[0]), 4), similarity=round(float(w[1]), 4),
+                 rank=round(float(w[2]), 4), bias=round(float(model.intercept_[0]), 4))
+
+
+def outcomes(questions: list[dict[str, Any]], blend: Blend) -> list[dict[str, Any]]:
+    """Per question: the best blended score and whether that sentence holds a gold answer."""
+    rows = []
+    for q in questions:
+        best = max(q["reads"], key=lambda r: blend.score(r[0], r[1], r[2]), default=None)
+        rows.append({"answers": q["answers"],
+                     "score": -1e9 if best is None else blend.score(best[0], best[1], best[2]),
+                     "contains": bool(best and best[3])})
+    return rows
 
 
 def choose_threshold(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -257,6 +294,10 @@ def write_card(out: Path) -> None:
     cfg = t["config"]
     data = "\n".join(f"| `{name}` | `{digest}` |" for name, digest in t["data_sha256"].items())
     check = m["export_check"]
+    blend = m.get("blend", {})
+    blend_text = (f"{blend['bias']:+.3f} {blend['reader']:+.3f} × logit "
+                  f"{blend['similarity']:+.3f} × cosine {blend['rank']:+.3f} × log(1 + rank)"
+                  if blend else "not fitted (the reader's logit alone)")
     text = f"""# Reader model card
 
 A cross-encoder that reads (question, sentence in its context) pairs and gives an answer score
@@ -283,8 +324,12 @@ logits over the sentence's word pieces (the answer phrase). Used by `retrieval/r
 - Answerable: {cfg["answerable"]:,} SQuAD v1.1 train questions and
   {t["data"]["fit_answerable"]:,} of the SQuAD 2.0 dev `fit` articles. The positive is the
   sentence holding the answer span (questions whose answer stands in two sentences are left
-  out); negatives: {cfg["same_paragraph_negatives"]} other sentences of the paragraph and
-  {cfg["hard_negatives"]} BM25-best sentence of another paragraph not holding the answer.
+  out); negatives: {cfg["same_paragraph_negatives"]} other sentences of the paragraph and the
+  {cfg["hard_negatives"]} BM25-best sentences of other paragraphs not holding the answer.
+- Framing: {cfg.get("framed", 0):.0%} of the questions are given a framing clause, as news
+  readers write them: the article title ("According to the article on …, …") or the opening
+  words of another sentence of the paragraph ("Given that …, …"), so that the reader learns
+  to look past words that only name the context.
 - No answer: the unanswerable questions of the SQuAD 2.0 train slice and of the `fit`
   articles over their own paragraph, and {cfg["other_article"]:,} questions over the BM25-best
   sentences of other articles.
@@ -306,14 +351,17 @@ logits over the sentence's word pieces (the answer phrase). Used by `retrieval/r
 - Export check, answer sentence among its paragraph's sentences, {check["fp32"]["questions"]}
   answerable questions of the calibration articles: fp32 {check["fp32"]["accuracy"]}, int8
   {check["int8"]["accuracy"]}.
-- Abstention threshold `abstain_below` = {m["abstain_below"]} (logit), chosen by searching and
-  reading the calibration articles as `ask` does ({cal.get("questions", "?")} questions,
-  {cal.get("unanswerable", "?")} unanswerable) as the one with the most right outcomes:
-  answerable containment {cal.get("answerable_containment", "?")}, unanswerable abstain
-  {cal.get("unanswerable_abstain", "?")}.
-- A second passage's best sentence is cited too when its own score reaches the larger of
-  `also_above` = {m["also_above"]} (probability 0.5 under the pairwise loss) and the abstention
-  threshold: a fixed rule, not fitted.
+- Answer score: the reader's logit blended with the first stage's view of the sentence,
+  a logistic regression fitted on the calibration articles' read sentences (does it hold a
+  gold answer?): {blend_text}.
+- Abstention threshold `abstain_below` = {m["abstain_below"]} (on the blended score), chosen
+  by searching and reading the calibration articles as `ask` does ({cal.get("questions", "?")}
+  questions, {cal.get("unanswerable", "?")} unanswerable) as the one with the most right
+  outcomes: answerable containment {cal.get("answerable_containment", "?")}, unanswerable
+  abstain {cal.get("unanswerable_abstain", "?")}.
+- A second passage's best sentence is cited too when its blended score reaches the threshold
+  and the reader's own logit reaches `also_above` = {m["also_above"]} (probability 0.5 under
+  the pairwise loss): a fixed rule, not fitted.
 - Held-out benchmarks (dev.jsonl, SQuAD v1.1 and 2.0 `evaluate` articles, WikiQA, TrecQA):
   `python -m bench --only reader,squad` (part of `make bench`); the figures of this model
   and what they mean are in `docs/reader.md`.

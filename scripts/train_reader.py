@@ -50,13 +50,14 @@ OUT = ROOT / "models" / "reader"
 @dataclass(frozen=True)
 class Config:
     seed: int = 13
-    answerable: int = 9_000        # SQuAD v1.1 train questions sampled
-    other_article: int = 1_000     # questions paired with other articles' sentences only
+    answerable: int = 20_000       # SQuAD v1.1 train questions sampled
+    other_article: int = 2_000     # questions paired with other articles' sentences only
     same_paragraph_negatives: int = 2
-    hard_negatives: int = 1
+    hard_negatives: int = 2
     unanswerable_sentences: int = 3
+    framed: float = 0.35           # share of questions given a framing clause (frame())
     groups_per_batch: int = 4
-    steps: int = 1_300             # batches trained on (the shuffled groups' first ones)
+    steps: int = 4_400             # batches trained on (the shuffled groups' first ones)
     lr: float = 5e-5
     warmup: float = 0.05
     weight_decay: float = 0.01
@@ -131,6 +132,38 @@ def sentence_pair(question: str, para: dict[str, Any], i: int) -> dict[str, Any]
             "p": prev}
 
 
+_FRAMES_TITLE = ("According to the article on {t}, {q}", "In the report about {t}, {q}",
+                 "From the story on {t}: {q}", "Reading about {t}, {q}")
+_FRAMES_CONTEXT = ("According to the passage that says {c}, {q}",
+                   "In the part of the article where {c}, {q}",
+                   "Given that {c}, {q}")
+
+
+def frame(question: str, title: str, other: str, rng: random.Random) -> str:
+    """The question with a framing clause, as readers of news write them ("According to the
+    report on X, what ..."): the article title, or the opening words of another sentence of
+    the same paragraph. It teaches the reader to look past words that name the context."""
+    q = question.strip()
+    if q[:1].isupper() and not q[:2].isupper():
+        q = q[0].lower() + q[1:]
+    words = other.rstrip(".!?").split()
+    if words and rng.random() < 0.5:
+        clause = " ".join(words[: rng.randint(6, 14)])
+        return rng.choice(_FRAMES_CONTEXT).format(c=clause, q=q)
+    return rng.choice(_FRAMES_TITLE).format(t=title_text(title), q=q)
+
+
+def _maybe_frame(question: str, para: dict[str, Any], keep: int, cfg: Config,
+                 rng: random.Random) -> str:
+    """``question`` framed with probability ``cfg.framed``; the clause never quotes sentence
+    ``keep`` (the answer)."""
+    if rng.random() >= cfg.framed:
+        return question
+    others = [i for i in range(len(para["spans"])) if i != keep]
+    other = para["context"][slice(*para["spans"][rng.choice(others)])] if others else ""
+    return frame(question, para["article"], other, rng)
+
+
 def build_groups(cfg: Config, shared: Path = SHARED) -> dict[str, Any]:
     """Every training group: {"pairs": [...], "labels": [...], "spans": [...]}, from the files
     of ``shared`` (the layout of ../shared/train)."""
@@ -182,17 +215,18 @@ def build_groups(cfg: Config, shared: Path = SHARED) -> dict[str, Any]:
     tops = bm25_top([qa["question"] for _, qa, _ in chosen])
     for (pi, qa, (si, a, b)), top in zip(chosen, tops):
         para = allp[pi]
-        group = {"pairs": [sentence_pair(qa["question"], para, si)], "labels": [1],
+        question = _maybe_frame(qa["question"], para, si, cfg, rng)
+        group = {"pairs": [sentence_pair(question, para, si)], "labels": [1],
                  "spans": [[a, b]]}
         others = [i for i in range(len(para["spans"])) if i != si]
         rng.shuffle(others)
         for i in others[: cfg.same_paragraph_negatives]:
-            _add_negative(group, sentence_pair(qa["question"], para, i))
+            _add_negative(group, sentence_pair(question, para, i))
         answer = qa["answers"][0]["text"].lower()
         hard = [pool[t] for t in top if pool[t][0] != pi
                 and answer not in texts[t].lower()][: cfg.hard_negatives]
         for pj, sj in hard:
-            _add_negative(group, sentence_pair(qa["question"], allp[pj], sj))
+            _add_negative(group, sentence_pair(question, allp[pj], sj))
         groups.append(group)
 
     # Groups with no positive: SQuAD 2.0's unanswerable questions over their own paragraph.
@@ -201,9 +235,10 @@ def build_groups(cfg: Config, shared: Path = SHARED) -> dict[str, Any]:
             if qa.get("is_impossible") or not qa["answers"]:
                 idx = list(range(len(para["spans"])))
                 rng.shuffle(idx)
+                question = _maybe_frame(qa["question"], para, -1, cfg, rng)
                 group = {"pairs": [], "labels": [], "spans": []}
                 for i in idx[: cfg.unanswerable_sentences]:
-                    _add_negative(group, sentence_pair(qa["question"], para, i))
+                    _add_negative(group, sentence_pair(question, para, i))
                 groups.append(group)
 
     # Groups with no positive: a question over the best sentences of other articles.

@@ -1,4 +1,4 @@
-"""Section ``reader`` (issue 16, part 5): the rules answerer and the learned reader side by side.
+"""Section ``reader``: the rules answerer and the learned reader side by side.
 
 - dev.jsonl through ``Engine.ask`` over the seeds, scored by ``eval/score.py`` itself (nothing
   is fitted to dev here), with each answerer's warm ``ask`` latency (``ask_latency``);

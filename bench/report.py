@@ -215,7 +215,7 @@ def _ms(d: dict) -> str:
     return f"{d.get('ask_p50_ms')} / {d.get('ask_p95_ms')}"
 
 
-# The issue 16 targets for the reader: (label, part, key, threshold, higher is better)
+# The targets set for the learned reader: (label, part, key, threshold, higher is better)
 READER_TARGETS = (
     ("dev answer_accuracy >= 0.85", "dev", ("answer_accuracy",), 0.85, True),
     ("dev paraphrase answered >= 0.75", "dev", ("answered_by_kind", "paraphrase"), 0.75, True),
@@ -340,7 +340,7 @@ TITLES = {"seeds": "1. Seed corpus: ours vs the LangChain tutorial pipeline",
           "scale": "3. Scale: synthetic 384-d vectors and BM25",
           "beir": "4. BEIR SciFact (test split)",
           "squad": "5. SQuAD v1.1 dev, open retrieval over its paragraphs",
-          "reader": "6. The learned reader against the rules answerer (issue 16)"}
+          "reader": "6. The learned reader against the rules answerer"}
 RENDER = {"seeds": _seeds, "embed": _embed, "scale": _scale, "beir": _beir, "squad": _squad,
           "reader": _reader}
 

@@ -400,7 +400,7 @@ def finish_answer(answer: Answer, question: str, query: str, rewritten: bool, k:
 
 # ------------------------------------------------------------------ the learned reader
 READER_PASSAGES = 10   # the first stage's top passages whose sentences the reader reads
-READER_SENTENCES = 40  # at most this many sentences per question (latency), most similar first
+READER_SENTENCES = 16  # at most this many read per question (latency), the most similar first
 
 
 @dataclass(frozen=True)

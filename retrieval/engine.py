@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import ChunkerSettings, Settings
 from .embed import BaseEmbedder, SentenceTransformerEmbedder
-from .errors import QueryError
+from .errors import check_k
 from .index import IndexSnapshot, IndexStatus, IndexStore, Progress, UpdateReport
 from .load import list_sources
 
@@ -104,9 +104,7 @@ class Engine:
                 snap: IndexSnapshot | None = None) -> tuple[list[Passage], Scored]:
         """The top k passages after re-ranking, and their scored sentences, from ``snap``
         (default: the current index generation)."""
-        k = self.settings.k if k is None else k
-        if k < 1:
-            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        k = check_k(self.settings.k if k is None else k)
         from .rerank import promote
 
         pool, scored = self.candidates(query, docs, snap, depth=k)
@@ -135,7 +133,7 @@ class Engine:
             head = pool[:self.ANSWER_POOL]  # only these compete; deeper ones keep their rank
             return pool, self.scorer(snap).score(query, head, vectors)
 
-    # ------------------------------------------------------------------ answers (issue 4)
+    # ------------------------------------------------------------------ answers
     ANSWER_POOL = 20  # the first stage's top passages whose sentences are scored and compete
     # Support below which the answer is "the articles don't say"; None: answer.ABSTAIN_BELOW,
     # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
@@ -228,13 +226,11 @@ class Engine:
         """
         from .answer import finish_answer, with_phrases
         from .conversation import rewrite_query
-        from .llm import LLMAnswerer, resolve_chat_model
+        from .llm import llm_answerer
         from .retrieve import clean_query
 
         question = clean_query(question)
-        k = self.settings.k if k is None else k
-        if k < 1:
-            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        k = check_k(self.settings.k if k is None else k)
         snap = self.snapshot()  # one generation for the rewrite, ranking and answer
         query, rewritten = rewrite_query(question, history,
                                          rarity=self.scorer(snap).name_rarity)
@@ -246,9 +242,5 @@ class Engine:
         extractive = finish_answer(extractive, question, query, rewritten, k)
         if not llm:
             return extractive
-        chat_model, config = resolve_chat_model(llm)
-        timeout = config.timeout if config else 30.0
-        budget = config.context_tokens if config else 3000
-        answer = LLMAnswerer(chat_model, budget, timeout).answer(
-            query, pool[:k], fallback=lambda: extractive)
+        answer = llm_answerer(llm).answer(query, pool[:k], fallback=lambda: extractive)
         return finish_answer(answer, question, query, rewritten, k)

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from retrieval.environment import set_offline_environment
 
-from retrieval import Engine
-from retrieval.rerank import FEATURES, PROMOTE
+set_offline_environment()
+
+from retrieval import Engine  # noqa: E402
+from retrieval.rerank import FEATURES, PROMOTE  # noqa: E402
 
 
 def question_rows(engine: Engine,

@@ -10,10 +10,13 @@ from bench import reader as bench_reader
 from bench.public import answer_rates
 from bench.report import render
 from retrieval.benchmarks import Candidate, SelectionQuestion
+from retrieval.reader import Blend
 
 
 class _CountingReader:
     """Scores a candidate by how many question words it shares (the real reader's API)."""
+
+    blend = Blend(reader=1.0, similarity=0.5)
 
     def scores(self, pairs, batch_size: int = 32) -> np.ndarray:
         return np.array([len(set(p.question.lower().split()) & set(p.sentence.lower().split()))
@@ -31,7 +34,8 @@ def test_selection_ranks_with_the_reader_and_cosine_over_filtered_questions(
     part = bench_reader.selection(questions, quick=False, embedder=fake_embedder)
     assert (part["questions"], part["candidates"], part["judged_both_ways"]) == (1, 2, 1)
     assert part["rows"]["reader"]["map"] == 1.0 and part["rows"]["reader"]["mrr"] == 1.0
-    assert set(part["rows"]) == {"reader", "cosine"}
+    assert set(part["rows"]) == {"reader", "cosine", "reader+cosine"}
+    assert part["rows"]["reader+cosine"]["map"] == 1.0
     assert not part["with_title_and_previous"]
 
 

@@ -43,11 +43,14 @@ run: install ## Install, build the index if missing or stale (with progress), an
 	@echo "Serving on http://localhost:8501"
 	$(BIN)/streamlit run app.py --server.address localhost --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
-test: install system-deps ## Install everything and run every test
+test: install system-deps ## Install everything, check style and types, run the tests (not the slow ones)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-lint: install ## ruff
-	$(BIN)/ruff check retrieval tests app.py
+lint: install ## ruff and mypy (configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install ## Benchmarks: speed and quality against baselines (writes bench/results.json)
 	$(BIN)/python -m bench

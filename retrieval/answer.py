@@ -449,9 +449,9 @@ class ReaderAnswerer:
                                                    previous)))
                 previous = cand.text
         if len(found) > READER_SENTENCES:
-            key = (lambda j: -found[j][0]) if similarity is not None else (lambda j: j)
-            found = [found[j] for j in sorted(sorted(range(len(found)), key=key)
-                                              [:READER_SENTENCES])]
+            order = sorted(range(len(found)), key=lambda j: -found[j][0]) \
+                if similarity is not None else list(range(len(found)))
+            found = [found[j] for j in sorted(order[:READER_SENTENCES])]
         readings = self.reader.read([pair for _, _, pair in found])
         blend = self.reader.blend
         reads = [Read(c, blend.score(r.score, near, c.passage_index),

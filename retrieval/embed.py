@@ -189,4 +189,4 @@ def _load_sentence_transformer(path: Path, backend: str):
         return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     from .onnx_backend import load_onnx_model
 
-    return load_onnx_model(path, variant=BACKENDS[backend])
+    return load_onnx_model(path, variant=str(BACKENDS[backend]))  # onnx: never None

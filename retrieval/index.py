@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -183,6 +184,7 @@ def build_faiss(vectors: np.ndarray, index_type: str = "auto"):
 
     n, dim = vectors.shape
     kind = ("flat" if n <= FLAT_UP_TO else "ivf") if index_type == "auto" else index_type
+    index: Any  # faiss's wrappers type each kind apart; all answer search() alike
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -339,8 +341,10 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def _selector_params(index, allowed: np.ndarray):
-    import faiss
+def _selector_params(index: Any, allowed: np.ndarray) -> Any:
+    import faiss as faiss_module
+
+    faiss: Any = faiss_module  # the stubs lack SearchParametersHNSW and the keyword arguments
 
     selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
     if isinstance(index, faiss.IndexHNSW):

@@ -21,9 +21,11 @@ import itertools
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .errors import SourceError
 
@@ -339,9 +341,9 @@ def html_to_text(markup: str) -> str:
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     shown = (NavigableString, CData)  # what get_text() joins: no comments, no ruby annotations
     parts: list[str] = []
-    stack = [iter(soup.contents)]
+    stack: list[Iterator[Any]] = [iter(soup.contents)]
     while stack:
-        node = next(stack[-1], _END)
+        node: Any = next(stack[-1], _END)
         if node is _END:
             stack.pop()
         elif node is _BLOCK_END:

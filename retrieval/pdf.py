@@ -19,6 +19,7 @@ import re
 import statistics
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import cast
 
 from .errors import SourceError
 from .load import Extracted, join_blocks
@@ -52,7 +53,8 @@ def read_pdf(name: str, data: bytes) -> Extracted:
     limits = {f"{kind}_maximum_output_length": MAX_STREAM_BYTES
               for kind in ("zlib", "lzw", "run_length", "jbig2", "brotli")}
     try:
-        with pypdf.apply_configuration(**limits, maximum_declared_stream_length=MAX_STREAM_BYTES,
+        with pypdf.apply_configuration(**limits,  # type: ignore[arg-type]
+                                       maximum_declared_stream_length=MAX_STREAM_BYTES,
                                        array_based_stream_maximum_output_length=MAX_STREAM_BYTES):
             reader = pypdf.PdfReader(io.BytesIO(data))
             _unlock(name, reader)
@@ -234,7 +236,7 @@ def _running_lines(pages: list[list[_Line]]) -> set[tuple]:
             if count >= 3:
                 running.add(item[1:])
             continue
-        group = len(numbered) if len(item) == 2 else sizes[item[0]]
+        group = len(numbered) if len(item) == 2 else sizes[cast(int, item[0])]
         if (len(item) == 2 or group >= 4) and count >= max(2, math.ceil(0.6 * group)):
             running.add(item)
     return running

@@ -141,10 +141,10 @@ class PairEncoder:
         input_ids = np.full((len(rows), width), self.pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         types = np.zeros((len(rows), width), dtype=np.int64)
-        for r, (ids, head) in enumerate(rows):
+        for r, (ids, question_end) in enumerate(rows):
             input_ids[r, : len(ids)] = ids
             mask[r, : len(ids)] = 1
-            types[r, head: len(ids)] = 1
+            types[r, question_end: len(ids)] = 1
         return Encoded(input_ids, mask, types, np.array(starts, dtype=np.int64),
                        np.array(lengths, dtype=np.int64), offsets)
 

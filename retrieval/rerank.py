@@ -474,7 +474,8 @@ class SentenceScorer:
         if not questions and not sentences:
             return np.zeros((0, 1), dtype=np.float32)
         missing = list(dict.fromkeys(t for t in sentences if t not in self._cache))
-        fresh = self.embedder.embed([*questions, *missing]) if questions or missing else []
+        fresh: Any = (self.embedder.embed([*questions, *missing]) if questions or missing
+                      else [])
         for text, vec in zip(missing, fresh[len(questions):]):
             self._cache[text] = vec
             if len(self._cache) > self._cache_size:
@@ -512,8 +513,8 @@ class SentenceScorer:
                                       if stored[i] is None])
         vec = {**known, **dict(zip(unknown, fresh))}
         q_vec, core_vec = vec[question], vec[core]
-        fresh = iter(fresh[len(unknown):])
-        vectors = np.stack([stored[i] if stored[i] is not None else next(fresh) for i in keep])
+        rest = iter(fresh[len(unknown):])
+        vectors = np.stack([v if (v := stored[i]) is not None else next(rest) for i in keep])
         rows[:, _SIM] = vectors @ q_vec
         rows[:, _CORE_SIM] = vectors @ core_vec
         if phrase:

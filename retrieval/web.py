@@ -30,7 +30,8 @@ def read_html(name: str, markup: str) -> Extracted:
         fast=len(markup) > FAST_ABOVE_CHARS,
     )
     meta = _metadata(doc, markup)
-    blocks = _blocks(doc.body) if doc is not None and doc.body is not None else []
+    body = getattr(doc, "body", None)  # output_format="python": a Document, or None
+    blocks = _blocks(body) if body is not None else []
     if not blocks:
         return Extracted(html_to_text(markup), meta=meta, notices=[
             f"{name}: no main article text found; indexed all the page's visible text, menus "

@@ -18,7 +18,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(PIP_FLAGS) -e '.[dev,bench]'
+	$(BIN)/pip install --quiet $(PIP_FLAGS) -e '.[app,llm,dev,bench]'
 	touch $@
 
 install: $(STAMP) wordnet ## Create .venv and install the package, its dev tools and WordNet

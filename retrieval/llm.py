@@ -68,7 +68,11 @@ class LLMConfig:
 
 def make_chat_model(config: LLMConfig) -> Any:
     """A ``ChatOpenAI`` for any OpenAI-compatible endpoint (temperature 0, no retries)."""
-    from langchain_openai import ChatOpenAI
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        raise LLMError("LLM answers need the llm extra: pip install 'retrieval[llm]' "
+                       "(or pass a LangChain chat model as llm=)") from None
 
     key = LLMSettings.endpoint().key()
     return ChatOpenAI(model=config.model, base_url=config.base_url, api_key=key or "not-needed",

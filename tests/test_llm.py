@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -184,3 +186,18 @@ def test_unreachable_endpoint_falls_back(fake_engine, monkeypatch):
     monkeypatch.setenv("RETRIEVAL_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens
     answer = fake_engine.ask(QUESTION, llm="some-model")
     assert answer.mode == "extractive" and "The LLM failed" in answer.notice
+
+
+def test_a_missing_llm_extra_is_named_with_its_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)  # as if not installed
+    with pytest.raises(LLMError, match=r"pip install 'retrieval\[llm\]'"):
+        make_chat_model(LLMConfig(model="m"))
+
+
+def test_the_library_and_cli_import_without_the_app_or_llm_extras():
+    code = ("import sys; import retrieval, retrieval.cli, retrieval.engine, retrieval.llm; "
+            "bad = [m for m in ('streamlit', 'langchain_openai') if m in sys.modules]; "
+            "print(bad); raise SystemExit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

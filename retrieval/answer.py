@@ -9,7 +9,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -214,7 +214,8 @@ class ExtractiveAnswerer:
             return answer
         if bridge and hop is not None and second is None:
             second = self.second_hop(question, passages, scored.candidates[0], hop)
-        picked = distinct(self._pick(scored.candidates, scored.scores, bridge, second))
+        picked = distinct(self._pick(scored.candidates, scored.scores, bridge, second),
+                          lambda cand: cand.text)
         citations, parts = _cite(picked, passages)
         answer = Answer(question, " ".join(parts), False, citations, passages)
         answer.support = scored.support
@@ -280,6 +281,7 @@ class ExtractiveAnswerer:
 
 
 Hop = Callable[[str], tuple[list[Passage], Scored]]
+T = TypeVar("T")
 HOP_NAMES = 2  # names of the first hop's sentence that the second hop's query carries
 
 
@@ -351,16 +353,16 @@ def sentence_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def distinct(picked: list[Candidate]) -> list[Candidate]:
-    """The candidates without a repeat of an earlier one's sentence (a source that holds a
-    paragraph twice gives the same sentence from two places): the answer says it once."""
+def distinct(picked: list[T], text: Callable[[T], str]) -> list[T]:
+    """The items without a repeat of an earlier one's sentence (``text``; a source that holds
+    a paragraph twice gives the same sentence from two places): the answer says it once."""
     seen: set[str] = set()
     out = []
-    for cand in picked:
-        key = sentence_key(cand.text)
+    for item in picked:
+        key = sentence_key(text(item))
         if key not in seen:
             seen.add(key)
-            out.append(cand)
+            out.append(item)
     return out
 
 
@@ -413,6 +415,7 @@ class Read:
     score: float
     phrase: tuple[int, int] | None
     logit: float = 0.0
+    similarity: float = 0.0  # to the question, as the first stage sees it
 
 
 class ReaderAnswerer:
@@ -437,17 +440,15 @@ class ReaderAnswerer:
         from .reader import Pair
 
         found: list[tuple[float, Candidate, Pair]] = []
-        seen: set[str] = set()
         for i, passage in enumerate(passages[:READER_PASSAGES]):
             previous = ""
             for cand in passage_sentences(passage, i):
-                key = sentence_key(cand.text)
-                if key not in seen and can_answer(passage, cand):
-                    seen.add(key)
+                if can_answer(passage, cand):
                     near = similarity(passage, cand) if similarity is not None else 0.0
                     found.append((near, cand, Pair(question, cand.text, passage.title,
                                                    previous)))
                 previous = cand.text
+        found = distinct(found, lambda item: item[1].text)
         if len(found) > READER_SENTENCES:
             order = sorted(range(len(found)), key=lambda j: -found[j][0]) \
                 if similarity is not None else list(range(len(found)))
@@ -455,7 +456,7 @@ class ReaderAnswerer:
         readings = self.reader.read([pair for _, _, pair in found])
         blend = self.reader.blend
         reads = [Read(c, blend.score(r.score, near, c.passage_index),
-                      _phrase_at(c.start, r.span), r.score)
+                      _phrase_at(c.start, r.span), r.score, near)
                  for (near, c, _), r in zip(found, readings)]
         return sorted(reads, key=lambda r: -r.score)
 

@@ -142,16 +142,26 @@ class Engine:
     def _read(self, query: str, k: int, docs: list[str] | None,
               snap: IndexSnapshot) -> tuple[Answer, list[Passage]]:
         """The learned reader's answer from the first stage's passages (reordered by it)."""
-        from .answer import READER_PASSAGES, ReaderAnswerer
+        from .answer import ReaderAnswerer
+
+        answer = ReaderAnswerer(self.reader).answer(query, *self.reader_inputs(query, k, docs,
+                                                                              snap))
+        return answer, answer.passages
+
+    def reader_inputs(self, query: str, k: int = 0, docs: list[str] | None = None,
+                      snap: IndexSnapshot | None = None
+                      ) -> tuple[list[Passage], Callable[[Passage, Candidate], float]]:
+        """What the reader reads for ``query``: the first stage's passages (at least
+        ``answer.READER_PASSAGES``, or ``k``) and each sentence's similarity to the query."""
+        from .answer import READER_PASSAGES
         from .retrieve import one_blas_thread
 
+        snap = snap or self.snapshot()
         vectors = self.retriever.query_vectors(query)
         with one_blas_thread():
             pool = self.retriever.search(query, max(k, READER_PASSAGES), docs, snapshot=snap,
                                          vectors=vectors)
-        answer = ReaderAnswerer(self.reader).answer(
-            query, pool, self.sentence_similarity(snap, next(iter(vectors.values()))))
-        return answer, answer.passages
+        return pool, self.sentence_similarity(snap, vectors[query])
 
     def sentence_similarity(self, snap: IndexSnapshot,
                     question: np.ndarray) -> Callable[[Passage, Candidate], float]:

@@ -31,8 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from retrieval.index import atomic_write_bytes  # noqa: E402
 from retrieval.load import sha256_file  # noqa: E402
-from retrieval.onnx_backend import _fuse, _quantise  # noqa: E402
+from retrieval.onnx_backend import _fuse, _quantise, _read_json  # noqa: E402
 from retrieval.reader import MANIFEST, Blend, Limits, Pair, Reader  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "train"
@@ -115,16 +116,7 @@ def _swap_folder(staged: Path, out: Path) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def held_out_groups(articles: list[str]) -> list[tuple[str, list[Pair], int]]:
@@ -169,7 +161,7 @@ def _bare_reader(model: Path, tokenizer: Path) -> Reader:
 def calibrate(out: Path) -> None:
     """Fit the blend and choose abstain_below on the held-out `fit` articles, through the
     whole ask pipeline."""
-    manifest = _read(out / MANIFEST)
+    manifest = _read_json(out / MANIFEST)
     articles = manifest["training"]["data"]["calibration_articles"]
     questions = ask_squad2(articles, out, limit=CALIBRATION_QUESTIONS)
     _write(ROOT / "build" / "reader" / "calibration_reads.json", json.dumps(questions))
@@ -196,7 +188,7 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
     import random
 
     from retrieval import Engine, Settings
-    from retrieval.answer import READER_PASSAGES, ReaderAnswerer
+    from retrieval.answer import ReaderAnswerer
 
     data = json.loads((SHARED / "squad-v2.0-dev.json").read_text())["data"]
     work = Path(tempfile.mkdtemp(prefix="reader-calibrate-"))
@@ -223,15 +215,11 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
         answerer = ReaderAnswerer(engine.reader)
         rows = []
         for question, answers in questions:
-            vectors = engine.retriever.query_vectors(question)
-            pool = engine.retriever.search(question, READER_PASSAGES, snapshot=snap,
-                                           vectors=vectors)
-            similarity = engine.sentence_similarity(snap, next(iter(vectors.values())))
             reads = []
-            for r in answerer.read(question, pool, similarity):
+            for r in answerer.read(question, *engine.reader_inputs(question, snap=snap)):
                 text = r.cand.text.lower()
-                reads.append([r.logit, similarity(pool[r.cand.passage_index], r.cand),
-                              r.cand.passage_index, any(x.lower() in text for x in answers)])
+                reads.append([r.logit, r.similarity, r.cand.passage_index,
+                              any(x.lower() in text for x in answers)])
             rows.append({"question": question, "answers": answers, "reads": reads})
         return rows
     finally:
@@ -289,7 +277,7 @@ def choose_threshold(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def write_card(out: Path) -> None:
     """models/reader/README.md from the manifest: what the model is, its data, how it was
     trained and what it measured at export and calibration (benchmarks: bench/report.md)."""
-    m = _read(out / MANIFEST)
+    m = _read_json(out / MANIFEST)
     t, cal = m["training"], m.get("calibration", {})
     cfg = t["config"]
     data = "\n".join(f"| `{name}` | `{digest}` |" for name, digest in t["data_sha256"].items())

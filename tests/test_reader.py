@@ -293,9 +293,7 @@ def test_the_real_reader_on_the_seeds_fact_paraphrase_and_unanswerable(seed_engi
     snap = seed_engine.snapshot()
 
     def first_stage(question):  # as Engine.ask reads with RETRIEVAL_ANSWERER=reader
-        vectors = seed_engine.retriever.query_vectors(question)
-        pool = seed_engine.retriever.search(question, 10, snapshot=snap, vectors=vectors)
-        return pool, seed_engine.sentence_similarity(snap, next(iter(vectors.values())))
+        return seed_engine.reader_inputs(question, snap=snap)
 
     def ask(question):
         return answerer.answer(question, *first_stage(question))

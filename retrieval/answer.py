@@ -29,6 +29,7 @@ from .rerank import (
     passage_sentences,
     question_type,
 )
+from .resources import load as load_resource
 from .retrieve import Passage
 
 
@@ -113,10 +114,8 @@ class Answer:
 
 # Support (see rerank.SentenceScorer.score) below which the articles don't say (so too when a
 # "how many" question's best sentence has no number, or the question names what no article
-# mentions): calibrated on dev's unanswerable questions against the false-abstention rate of the
-# answerable ones, with the default backend (int8 ONNX): inside the range of thresholds
-# (0.5375-0.5575) that abstains on 11 of the 15 and on 3 of the 75 answerable questions.
-ABSTAIN_BELOW = 0.55
+# mentions); how it was chosen is in resources/sentence_scorer.json.
+ABSTAIN_BELOW = float(load_resource("sentence_scorer")["abstain_below"])
 TYPE_MARGIN = 1.0            # a who/when/where/how-many answer: the best sentence holding a
                              # name, date, place or number, if it scores within this of the best
 CLOSE_MARGIN = 0.75          # a second passage's best sentence scoring this close is shown too

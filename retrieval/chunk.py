@@ -15,16 +15,13 @@ from functools import lru_cache
 
 from .config import ChunkerSettings
 from .load import Document, Paragraph
+from .resources import words
 
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space.
 # (The look-behind and possessive quantifiers keep a long run of dots linear, not quadratic.)
 _SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)")
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-Ý]")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt no vs etc e.g i.e u.s u.k u.n jan feb mar apr jun jul aug"
-    " sep sept oct nov dec gen col lt sgt gov sen rep rev fig inc ltd co corp approx dept"
-    " est eng h.e amb capt maj adm hon".split()
-)
+_ABBREVIATIONS = frozenset([*words("abbreviations"), *words("month_abbreviations")])
 _MAX_SCAN = 2000  # characters; a "sentence" longer than this is cut at a space
 
 

@@ -67,9 +67,8 @@ class Settings(BaseSettings):
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
     # onnx (default): int8 ONNX Runtime, exported locally on first use; onnx-fp32: the same
-    # fused graph unquantised; torch: sentence-transformers fp32. The sentence weights
-    # (rerank.WEIGHTS) and the abstention threshold (answer.ABSTAIN_BELOW) were fitted on the
-    # default's vectors.
+    # fused graph unquantised; torch: sentence-transformers fp32. The rules answerer's fitted
+    # values (resources/sentence_scorer.json) were fitted on the default's vectors.
     backend: Literal["torch", "onnx", "onnx-fp32"] = "onnx"
     batch_size: int = 32
     fusion: Literal["rrf", "weighted"] = "weighted"

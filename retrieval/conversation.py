@@ -30,33 +30,27 @@ from typing import Any
 from .answer import Answer, Citation
 from .chunk import Chunk
 from .index import keyword_tokens
+from .resources import words
 from .retrieve import Passage
 
 Turn = tuple[str, "Answer | None"]
 
-_PERSON = frozenset("he she him his her hers".split())
-_THING = frozenset("it its they them their theirs this these those there former latter".split())
+_PERSON = frozenset(words("person_pronouns"))
+_THING = frozenset(words("thing_pronouns"))
 _PRONOUNS = _PERSON | _THING
-_POSSESSIVE = frozenset("his hers its their theirs".split())
+_POSSESSIVE = frozenset(words("possessive_pronouns"))
 _WHAT_ABOUT = re.compile(
     r"^\s*(?:and|but|also|so)?\s*(?:what|how)\s+about\s+(?P<topic>.+?)\s*[?.!]*\s*$",
     re.IGNORECASE)
 _AND_TOPIC = re.compile(  # "and in Vietnam?", "but for Peru?": a bare topic, no verb
     r"^\s*(?:and|but|also)\s+(?:in|for|with|of)?\s*(?P<topic>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
 _ENTITY = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’-]*)*")
-_LEADING_WORDS = ("what which who whom whose when where why how and but also so according in on "
-                  "at did does do is are was were the a an it he she they this that these those")
-_LEADING_WH = frozenset(_LEADING_WORDS.split())
-_QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
-_NOT_NAMES = frozenset(
-    "January February March April May June July August September October November December "
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
+_LEADING_WH = frozenset(words("leading_words"))
+_QUESTION_WORDS = frozenset(words("question_words"))
+_NOT_NAMES = frozenset(w.title() for w in (*words("months"), *words("weekdays")))
 _DEMONYM = re.compile(r"(?:ican|ean|ian|ese|ish)$")   # "Latin American", "Vietnamese"
 _ASKS_FOR_NAME = re.compile(r"^\s*(?:and\s+)?(?:who|whom|which)\b", re.IGNORECASE)
-_PERSON_NOUNS = ("president|minister|leader|official|ambassador|envoy|professor|scholar|"
-                 "director|secretary|chairman|chair|king|queen|premier|diplomat|journalist|"
-                 "senator|spokesperson|spokesman|person|man|woman|expert|analyst|author|"
-                 "founder|head|chief|governor|mayor|general|officer|reporter|researcher")
+_PERSON_NOUNS = "|".join(words("follow_up_person_nouns"))
 _ASKS_FOR_PERSON = re.compile(
     rf"^\s*(?:and\s+)?(?:who|whom|which(?:\s+\S+){{0,5}}?\s+(?:{_PERSON_NOUNS})s?)\b",
     re.IGNORECASE)

@@ -44,6 +44,7 @@ from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
 from .load import LoadResult, Paragraph, SourceFile, load_folder, sha256_file
 from .once import folder_lock
+from .resources import words
 
 SCHEMA_VERSION = 3  # 2: chunk vectors are the mean of their sentences' vectors; 3: keywords
                     # without accents
@@ -116,16 +117,7 @@ class UpdateReport:
 
 
 # ----------------------------------------------------------------------- keywords
-_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()
-)
+_STOPWORDS = frozenset(words("stopwords"))
 
 
 _THREAD = threading.local()

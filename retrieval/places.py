@@ -15,12 +15,11 @@ import re
 from itertools import pairwise
 
 from .once import load_once
+from .resources import words
 
 # A capital right after one of these words is the city itself, or names something there ("his
 # Tegucigalpa speech"), unless it is possessive ("according to Beijing's statement").
-_LITERAL_WORDS = frozenset(
-    "in at of to from near into outside across via visit visited visiting toured touring "
-    "the a an his her its their this that".split())
+_LITERAL_WORDS = frozenset(words("place_literal_words"))
 _DEFUNCT = frozenset({"CS", "AN"})  # Serbia and Montenegro, Netherlands Antilles
 
 
@@ -96,15 +95,12 @@ def _capital_at(text: str, words: list[re.Match[str]], i: int) -> tuple[int, str
 
 # Last words of country names that name no country on their own ("United States", "Solomon
 # Islands"); the others do ("Republic of the Congo" -> "Congo", "South Korea" -> "Korea").
-_GENERIC = frozenset({"Islands", "Island", "Republic", "States", "Kingdom", "Territory",
-                      "Federation", "Emirates", "Nevis", "Principe", "Grenadines", "Futuna",
-                      "Africa"})
+_GENERIC = frozenset(words("country_generic_words"))
 
 
 MIN_CITY_POPULATION = 100_000  # smaller towns share names with words and people ("Mitchell")
 _NOT_CITIES = frozenset(  # city names that are also capitalised words of news text
-    "January February March April May June July August September October November December "
-    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday Of Union Police Mobile".split())
+    [*(w.title() for w in (*words("months"), *words("weekdays"))), *words("not_city_words")])
 
 
 @load_once

@@ -25,51 +25,34 @@ from .embed import BaseEmbedder
 from .index import keyword_tokens as _keyword_tokens
 from .lexicon import question_relatives
 from .places import place_kind, without_possessive
+from .resources import fitted_weights, words
 from .retrieve import Passage
 
 _PARA_SEP = re.compile(r"\n\s*\n")
-_MONTHS_WORDS_TEXT = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-)
-_MONTHS = _MONTHS_WORDS_TEXT.split()
+_MONTHS = [*words("months"), *words("month_abbreviations")]
 _DATE = re.compile(
     r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?"
     r"(?:,?\s+\d{4})?\b|\b(?:1[5-9]|20)\d\d(?:s)?\b", re.IGNORECASE)
-_NUMBER_WORDS_WORDS_TEXT = (
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
-    "hundred thousand million billion trillion dozen"
-)
-_NUMBER_WORDS = _NUMBER_WORDS_WORDS_TEXT.split()
+_NUMBER_WORDS = words("number_words")
 _NUMBER = re.compile(r"\d[\d,.]*|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _NAME = re.compile(
     r"\b[A-Z][\w'’-]+(?:\s+(?:(?:de|da|del|van|von|bin|al|la)\s+)?[A-Z][\w'’-]+)+")
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
 _PLACE_PREP = re.compile(r"\b(?:in|at|to|from|near|into|of)\s+(?:the\s+)?([A-Z][\w'’-]+)")
 _WORD = re.compile(r"\w+")
-_PERSON_NOUNS_WORDS_TEXT = (
-    "minister president premier professor leader director ambassador journalist secretary "
-    "senator chairman official diplomat king queen envoy scholar head spokesperson spokesman "
-    "founder general chief ruler officer person man woman expert analyst economist mayor "
-    "governor"
-)
-_PERSON_NOUNS = _PERSON_NOUNS_WORDS_TEXT.split()
+_PERSON_NOUNS = words("person_nouns")
 # Nouns naming the kind of place asked for, as places.place_kind names it: "which city …",
 # "the island whose …" (answer.bridge_names).
-PLACE_NOUN_KINDS = {**dict.fromkeys("city town capital port".split(), "city"),
-                    **dict.fromkeys("country nation island state republic kingdom".split(),
-                                    "country")}
-_CITY_NOUNS = [noun for noun, kind in PLACE_NOUN_KINDS.items() if kind == "city"]
-_COUNTRY_NOUNS = [noun for noun, kind in PLACE_NOUN_KINDS.items() if kind == "country"]
-_PLACE_NOUNS = ["region", "province", "place"]  # any place: in / at …, or a GeoNames name
-_DATE_NOUNS = ["date", "year", "month", "decade", "day"]
-_NUMBER_NOUNS = ["number", "value", "total", "amount", "volume", "percentage", "share", "figure",
-                 "capacity", "length", "size", "population", "cost", "price", "budget",
-                 "distance", "height"]
+_CITY_NOUNS = words("city_nouns")
+_COUNTRY_NOUNS = words("country_nouns")
+PLACE_NOUN_KINDS = {**dict.fromkeys(_CITY_NOUNS, "city"),
+                    **dict.fromkeys(_COUNTRY_NOUNS, "country")}
+_PLACE_NOUNS = words("place_nouns")  # any place: in / at …, or a GeoNames name
+_DATE_NOUNS = words("date_nouns")
+_NUMBER_NOUNS = words("number_nouns")
 
 QuestionType = str  # "person" | "date" | "number" | "place" | "city" | "country" | "other"
-_AUXILIARIES = frozenset("did does do will would can could should may might must has have had"
-                         .split())
+_AUXILIARIES = frozenset(words("auxiliaries"))
 
 
 def question_type(question: str) -> QuestionType:
@@ -96,7 +79,7 @@ def question_type(question: str) -> QuestionType:
     return "other"
 
 
-_AUX = "did|does|do|is|was|were|are|has|have|had|will|would|could|can|should|might|may|must"
+_AUX = "|".join([*words("auxiliaries"), *words("copulas")])  # auxiliary or copula
 _WORD_NOT_AUX = r"(?!(?:" + _AUX + r")\b)[\w'’-]+"
 _ANSWER_PHRASE = re.compile(  # "which <up to 10 words> did …"
     r"\b(?:what|which)\s+(" + _WORD_NOT_AUX + r"(?:\s+" + _WORD_NOT_AUX + r"){0,9}?)"
@@ -152,11 +135,7 @@ def _entities(text: str) -> set[str]:
     return {e for e in found if e.lower() not in _QUESTION_WORDS}
 
 
-_QUESTION_WORDS_WORDS_TEXT = (
-    "what which who whom whose when where why how according in on the a an of for at to by "
-    "from besides apart rather"
-)
-_QUESTION_WORDS = frozenset(_QUESTION_WORDS_WORDS_TEXT.split())
+_QUESTION_WORDS = frozenset([*words("question_words"), *words("framing_words")])
 
 
 @dataclass(frozen=True)
@@ -426,15 +405,9 @@ class Scored:
         return self if len(keep) == len(self.candidates) else self.take(keep)
 
 
-# Linear sentence score over FEATURES, fitted on dev's answerable questions with a listwise
-# (softmax over each question's sentences) objective and L2 penalty by
-# `python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl --answers`, which also prints
-# the 3-fold held-out best-sentence accuracy and score.py's metrics for held-out answers; weights
-# rounded. Tuned to kinds of question, never to single ones.
-# Fitted on the default backend's vectors (int8 ONNX, recipe 3).
-WEIGHTS = np.array([1.14, 0.38, 1.85, -0.48, -0.6, -3.35, 0.57, 1.08, -0.39, 2.3, 1.98, 1.07,
-                    0.0, 1.37, 1.0, 0.08, 5.06, -3.3, -0.57, -0.36, 5.98, 3.04, 4.55],
-                   dtype=np.float32)
+# Linear sentence score over FEATURES: the weights, keyed by feature name, and where they came
+# from are in resources/sentence_scorer.json (scripts/fit_sentence_weights.py --write).
+WEIGHTS = np.array(fitted_weights("sentence_scorer", FEATURES), dtype=np.float32)
 _SIM, _CORE_SIM = FEATURES.index("sim"), FEATURES.index("core_sim")
 _PHRASE_SIM, _WINDOW_SIM = FEATURES.index("phrase_sim"), FEATURES.index("window_sim")
 _PASSAGE_SIM = FEATURES.index("passage_sim")

@@ -1,12 +1,13 @@
-"""Fit the sentence scorer's weights (``retrieval.rerank.WEIGHTS``) on a question set.
+"""Fit the sentence scorer's weights (``retrieval/resources/sentence_scorer.json``) on questions.
 
-    python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl [--l2 0.1] [--answers]
+    python scripts/fit_sentence_weights.py ../shared/eval/dev.jsonl [--l2 0.1] [--answers] [--write]
 
 For each answerable question, every sentence of the first-stage pool (20 passages) gets its
 FEATURES row; a sentence is a positive when it holds a gold answer string. The weights minimise a
 listwise loss (softmax over each question's sentences) with an L2 penalty. The script prints the
 3-fold cross-validated share of questions whose best sentence holds a gold answer (split by
-question, three shuffles), then the weights fitted on all questions, to paste into rerank.py.
+question, three shuffles), then the weights fitted on all questions; --write stores them, keyed
+by feature name, with the data, command and score, in ``retrieval/resources/sentence_scorer.json``.
 With --answers it also answers each question with weights fitted without it (3 folds,
 mean of 3 shuffles) and prints score.py's metrics for those held-out answers.
 Tune to kinds of question, never to single ones: the held-out set is written from other
@@ -30,7 +31,9 @@ from retrieval.environment import set_offline_environment
 set_offline_environment()
 
 from retrieval import Engine  # noqa: E402
+from retrieval.index import atomic_write_bytes  # noqa: E402
 from retrieval.rerank import FEATURES, PROMOTE  # noqa: E402
+from retrieval.resources import FOLDER  # noqa: E402
 
 
 def question_rows(engine: Engine,
@@ -139,6 +142,8 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=0.1)
     parser.add_argument("--answers", action="store_true",
                         help="also print score.py's metrics for held-out answers")
+    parser.add_argument("--write", action="store_true",
+                        help="store the weights in retrieval/resources/sentence_scorer.json")
     args = parser.parse_args()
     engine = Engine()
     ids, data = question_rows(engine, args.questions)
@@ -148,14 +153,32 @@ def main() -> None:
     weights = fit(data, args.l2)
     in_sample = np.mean([reciprocal_rank(r @ weights, w, h, PROMOTE) for r, _, (w, h) in data])
     print(f"fitted on all: mrr@10 {in_sample:.3f} (same questions)")
+    score = f"best-sentence accuracy {share:.3f} (3-fold cross-validated), mrr@10 {in_sample:.3f}"
     if args.answers:
         metrics = held_out_answers(engine, args.questions, ids, data, args.l2)
-        print("3-fold held-out answers:", json.dumps({k: v for k, v in metrics.items()
-                                                       if k.startswith(("answer", "citation",
-                                                                        "false", "unans"))}))
-    print("WEIGHTS =", np.round(weights, 2).tolist())
+        shown = {k: v for k, v in metrics.items()
+                 if k.startswith(("answer", "citation", "false", "unans"))}
+        print("3-fold held-out answers:", json.dumps(shown))
+        score += f"; held-out answers {json.dumps(shown)}"
     for name, w in zip(FEATURES, weights, strict=True):
         print(f"  {name:22s} {w:+.2f}")
+    if args.write:
+        write_weights(weights, args.questions, args.l2, score)
+
+
+def write_weights(weights: np.ndarray, questions: str, l2: float, score: str) -> None:
+    """Store the weights by feature name, with where they came from, keeping the file's other
+    fitted values."""
+    path = FOLDER / "sentence_scorer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["weights"] = {name: round(float(w), 2) for name, w in zip(FEATURES, weights, strict=True)}
+    data["weights_provenance"] = {
+        **data.get("weights_provenance", {}),
+        "fitted_on": f"{questions}, its answerable questions",
+        "command": f"python scripts/fit_sentence_weights.py {questions} --l2 {l2} --write",
+        "score": score}
+    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,25 @@ def test_status_in_a_subprocess_reports_fresh(fake_engine):
                           text=True, timeout=120, env=env, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "fresh"
+
+
+STAGES = ("load", "chunk", "embed", "index", "retrieve", "rerank", "answer", "engine")
+
+
+def test_a_stage_never_imports_a_later_stage():
+    """The layering docs/architecture.md promises: ingest → chunk → embed → index → retrieve →
+    read → answer → engine, and resources, config and errors import no stage at all."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "retrieval"
+
+    def imported(module: str) -> set[str]:
+        path = root / f"{module}.py"
+        if not path.exists():
+            path = root / module / "__init__.py"
+        return set(re.findall(r"from \.+(\w+) import", path.read_text(encoding="utf-8")))
+
+    for i, stage in enumerate(STAGES):
+        assert not imported(stage) & set(STAGES[i + 1:]), stage
+    for base in ("resources", "config", "errors"):
+        assert not imported(base) & set(STAGES), base

@@ -117,7 +117,7 @@ def passage_header(passage: Passage, paragraph: int | None = None, n: int | None
     first, last = passage.paragraphs
     para = paragraph if paragraph is not None else first
     paras = f"¶ {para}" if paragraph is not None or first == last else f"¶ {first}–{last}"
-    on_page = pdf_place(snap, passage.doc, para) if snap is not None else None
+    on_page = snap.page_place(passage.doc, para) if snap is not None else None
     if on_page:
         paras = f"{on_page} ({paras} of the file)"
     parts = [f"**\\[{n}\\]**" if n is not None else f"\\#{passage.rank}",
@@ -128,15 +128,6 @@ def passage_header(passage: Passage, paragraph: int | None = None, n: int | None
     if passage.keyword is not None:
         parts.append(f"keywords {passage.keyword:.1f}")
     return " · ".join(parts)
-
-
-def pdf_place(snap: IndexSnapshot, doc: str, number: int) -> str | None:
-    """"p. 3 ¶ 2" for a paragraph of a PDF, else None."""
-    para = snap.paragraphs.get(doc, {}).get(number)
-    page, on_page = getattr(para, "page", None), getattr(para, "page_para", None)
-    if page is None:
-        return None
-    return f"p. {page} ¶ {on_page}" if on_page is not None else f"p. {page}"
 
 
 def source_line(source: str, shown_title: str = "") -> str | None:

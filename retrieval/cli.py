@@ -18,6 +18,7 @@ from .errors import IndexMismatchError, QueryError, RetrievalError, SourceError
 
 if TYPE_CHECKING:  # imported in make_engine: --help and bad arguments stay fast
     from .engine import Engine
+    from .index import IndexSnapshot
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Semantic search and question answering over news articles.")
@@ -139,10 +140,10 @@ def search(query: Annotated[Optional[str], typer.Argument(help="what to look for
         return
     if not passages:
         typer.echo("no results")
+    snap = engine.snapshot()
     for p in passages:
-        first, last = p.paragraphs
-        paras = f"¶{first}" if first == last else f"¶{first}-{last}"
-        typer.echo(f"[{p.rank}] {p.score:.4f}  {p.doc} {paras}  {p.title}")
+        typer.echo(f"[{p.rank}] {p.score:.4f}  {p.doc} {snap.place(p.doc, *p.paragraphs)}  "
+                   f"{p.title}")
         typer.echo("    " + " ".join(p.text.split())[:300])
 
 
@@ -231,7 +232,7 @@ def ask(question: Annotated[Optional[str], typer.Argument(help="the question")] 
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    _print_answer(answer)
+    _print_answer(answer, engine.snapshot())
 
 
 def _ask_batch(engine: Engine, batch: Path, out: Path | None, k: int,
@@ -249,19 +250,19 @@ def _ask_batch(engine: Engine, batch: Path, out: Path | None, k: int,
     typer.echo(f"wrote {len(lines)} results to {out}", err=True)
 
 
-def _print_answer(answer) -> None:
+def _print_answer(answer, snap: IndexSnapshot) -> None:
     if answer.rewritten:
         typer.echo(f"(searched for: {answer.query})")
     typer.echo(answer.text)
     if answer.notice:
         typer.echo(f"note: {answer.notice}")
     for c in answer.citations:
-        typer.echo(f"[{c.n}] {c.doc} ¶{c.paragraph}  {c.title}")
+        typer.echo(f"[{c.n}] {c.doc} {snap.place(c.doc, c.paragraph)}  {c.title}")
         typer.echo(f"    “{' '.join(c.quote.split())}”")
     if answer.abstained:
         for p in answer.passages[:3]:
-            first, last = p.paragraphs
-            typer.echo(f"  closest: {p.doc} ¶{first}-{last}  {' '.join(p.text.split())[:160]}")
+            typer.echo(f"  closest: {p.doc} {snap.place(p.doc, *p.paragraphs)}  "
+                       f"{' '.join(p.text.split())[:160]}")
 
 
 @app.command("eval")

@@ -226,6 +226,23 @@ class IndexSnapshot:
     def doc_names(self) -> list[str]:
         return sorted({c.source for c in self.chunks})
 
+    def page_place(self, doc: str, number: int) -> str | None:
+        """Where paragraph ``number`` of ``doc`` stands on its page ("p. 3 ¶ 2"), for a format
+        with pages (PDF); None for the others."""
+        para = self.paragraphs.get(doc, {}).get(number)
+        if para is None or para.page is None:
+            return None
+        return para.locator if para.page_para is not None else f"p. {para.page}"
+
+    def place(self, doc: str, first: int, last: int | None = None) -> str:
+        """How a citation names paragraphs ``first``..``last``: "¶14", "¶14-16", or by page in
+        a PDF ("p. 3 ¶ 2", "p. 3 ¶ 2 – p. 4 ¶ 1")."""
+        last = first if last is None else last
+        start, end = self.page_place(doc, first), self.page_place(doc, last)
+        if start is None or end is None:
+            return f"¶{first}" if first == last else f"¶{first}-{last}"
+        return start if first == last else f"{start} – {end}"
+
     def sentence_max(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each chunk row, the best inner product of ``query`` with one of its sentences."""
         sent = self.sentences

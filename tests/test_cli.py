@@ -166,3 +166,23 @@ def test_main_sets_the_offline_environment_but_keeps_the_users_values(monkeypatc
     assert code == 0 and "status" in out
     assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
     assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
+
+
+def test_a_pdf_is_cited_by_page_in_search_and_ask(monkeypatch, capsys, fake_cli):
+    """The terminal names a PDF's paragraph as the page does ("p. 2 ¶ 1"), not by its
+    number in the whole file."""
+    from synthetic_docs import make_pdf, typeset
+
+    pages = [*typeset(["Harbor report", "Cranes unload ships at the Valdoria quays."]),
+             *typeset(["Dredgers deepen the Valdoria channel every winter for the ships."])]
+    (fake_cli / "harbor.pdf").write_bytes(make_pdf(pages))
+    assert run(monkeypatch, capsys, "index")[0] == 0
+    code, out, _ = run(monkeypatch, capsys, "search", "dredgers deepen the Valdoria channel",
+                       "--doc", "harbor.pdf")
+    assert code == 0 and "harbor.pdf p. 1 ¶ 1 – p. 2 ¶ 1  Harbor report" in out  # one chunk
+    code, out, _ = run(monkeypatch, capsys, "ask", "Who deepens the Valdoria channel?",
+                       "--doc", "harbor.pdf")  # the fake embedder finds no answer
+    assert code == 0 and "closest: harbor.pdf p. 1 ¶ 1 – p. 2 ¶ 1  Harbor report" in out
+    snap = cli.make_engine().snapshot()  # what a citation of one paragraph prints
+    assert snap.place("harbor.pdf", 3) == "p. 2 ¶ 1"
+    assert snap.place("coffee.txt", 2) == "¶2" and snap.place("coffee.txt", 2, 4) == "¶2-4"

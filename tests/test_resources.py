@@ -33,7 +33,7 @@ def test_weights_that_do_not_match_the_features_are_refused(monkeypatch, tmp_pat
     monkeypatch.setattr(resources, "FOLDER", tmp_path)
     resources.load.cache_clear()
     try:
-        with pytest.raises(RetrievalError, match="unknown_feature.*--write"):
+        with pytest.raises(RetrievalError, match=r"unknown_feature.*--write"):
             resources.fitted_weights("scorer_copy", FEATURES)
     finally:
         resources.load.cache_clear()

@@ -180,9 +180,10 @@ def test_a_pdf_is_cited_by_page_in_search_and_ask(monkeypatch, capsys, fake_cli)
     code, out, _ = run(monkeypatch, capsys, "search", "dredgers deepen the Valdoria channel",
                        "--doc", "harbor.pdf")
     assert code == 0 and "harbor.pdf p. 1 ¶ 1 – p. 2 ¶ 1  Harbor report" in out  # one chunk
+    assert "¶0" not in out
     code, out, _ = run(monkeypatch, capsys, "ask", "Who deepens the Valdoria channel?",
                        "--doc", "harbor.pdf")  # the fake embedder finds no answer
     assert code == 0 and "closest: harbor.pdf p. 1 ¶ 1 – p. 2 ¶ 1  Harbor report" in out
     snap = cli.make_engine().snapshot()  # what a citation of one paragraph prints
-    assert snap.place("harbor.pdf", 3) == "p. 2 ¶ 1"
-    assert snap.place("coffee.txt", 2) == "¶2" and snap.place("coffee.txt", 2, 4) == "¶2-4"
+    assert snap.place("harbor.pdf", 2) == "p. 2 ¶ 1"
+    assert snap.place("coffee.txt", 1) == "¶1" and snap.place("coffee.txt", 1, 2) == "¶1-2"

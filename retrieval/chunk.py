@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .config import ChunkerSettings
-from .load import Document, Paragraph
+from .load import PARA_SEP, Document, Paragraph
 from .resources import words
 
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space.
@@ -104,6 +104,20 @@ class Chunk:
         if self.text.startswith(self.title[:40]):
             return self.text
         return f"{self.title}\n{self.text}"
+
+
+def chunk_sentence_spans(chunk: Chunk) -> list[tuple[int, int, int]]:
+    """(start, end, paragraph number) of each sentence of ``chunk``, offsets in its text.
+    Split within each paragraph: no sentence runs across a paragraph break (a headline
+    without a full stop and the paragraph after it)."""
+    out: list[tuple[int, int, int]] = []
+    text, para, pos = chunk.text, chunk.para_start, 0
+    for sep in [*PARA_SEP.finditer(text), None]:
+        end = sep.start() if sep else len(text)
+        out.extend((s, e, para) for s, e in sentence_spans(text, pos, end))
+        if sep:
+            pos, para = sep.end(), para + 1
+    return out
 
 
 @dataclass

@@ -28,7 +28,8 @@ DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LLM_TIMEOUT = 30.0         # seconds an LLM may take before the extractive answer is shown
 LLM_CONTEXT_TOKENS = 3000  # tiktoken budget for the passages of an LLM prompt
 
-SENTENCE_RULES = 2  # 2: "Eng.", "H.E.", "Amb." and other titles don't end a sentence
+SENTENCE_RULES = 3  # 2: "Eng.", "H.E.", "Amb." and other titles don't end a sentence;
+                    # 3: no sentence runs across a paragraph break
 
 
 class ChunkerSettings(BaseSettings):

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from .chunk import Chunk, Chunker, sentence_spans
+from .chunk import Chunk, Chunker, chunk_sentence_spans
 from .config import ChunkerSettings
 from .embed import BaseEmbedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SourceError
@@ -756,7 +756,7 @@ def _assemble(files: list[SourceFile], previous: IndexSnapshot | None,
 
 def chunk_sentences(chunk: Chunk) -> list[tuple[int, int]]:
     """Sentence spans within ``chunk.text`` (at least one: the whole text)."""
-    return sentence_spans(chunk.text) or [(0, len(chunk.text))]
+    return [(s, e) for s, e, _ in chunk_sentence_spans(chunk)] or [(0, len(chunk.text))]
 
 
 class SentenceRows:

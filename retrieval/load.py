@@ -42,7 +42,7 @@ _MAGIC = (
     (b"Rar!\x1a\x07", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
     (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls); save it as .docx"),
 )
-_PARA_SEP = re.compile(r"\n\s*\n")
+PARA_SEP = re.compile(r"\n\s*\n")  # a blank line ends a paragraph
 _CONTINUE = re.compile(r"continue reading\s*[:\-–—]?\s*(.+)", re.IGNORECASE | re.DOTALL)
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
 MAX_PARAGRAPHS = 100_000  # per file: a million one-line paragraphs would need ~0.5 GB of RAM
@@ -154,7 +154,7 @@ def join_blocks(blocks: list[str]) -> tuple[str, list[int]]:
     A block's own blank lines are closed up so that it stays one paragraph."""
     kept, out = [], []
     for i, block in enumerate(blocks):
-        block = _PARA_SEP.sub("\n", block).strip()
+        block = PARA_SEP.sub("\n", block).strip()
         if block:
             kept.append(i)
             out.append(block)
@@ -178,7 +178,7 @@ def split_paragraphs(text: str) -> list[tuple[int, int]]:
     """Character spans of the stripped, non-empty blank-line-separated blocks."""
     spans: list[tuple[int, int]] = []
     pos = 0
-    for match in [*_PARA_SEP.finditer(text), None]:
+    for match in [*PARA_SEP.finditer(text), None]:
         block_end = match.start() if match else len(text)
         block = text[pos:block_end]
         stripped = block.strip()
@@ -358,7 +358,7 @@ def html_to_text(markup: str) -> str:
             stack.append(itertools.chain(node.contents, [_BLOCK_END]))
         else:
             stack.append(iter(node.contents))
-    blocks = [" ".join(b.split()) for b in _PARA_SEP.split("".join(parts))]
+    blocks = [" ".join(b.split()) for b in PARA_SEP.split("".join(parts))]
     blocks = [b for b in blocks if b]
     if title and (not blocks or _norm_title(blocks[0]) != _norm_title(title)):
         blocks.insert(0, title)
@@ -394,7 +394,7 @@ def _check_paragraph_count(name: str, text: str, suffix: str) -> None:
     if suffix == ".jsonl":
         count, what = text.count("\n") + 1, "lines"
     else:
-        count, what = sum(1 for _ in _PARA_SEP.finditer(text)) + 1, "paragraphs"
+        count, what = sum(1 for _ in PARA_SEP.finditer(text)) + 1, "paragraphs"
     if count > MAX_PARAGRAPHS:
         raise SourceError(
             f"{name}: more than {MAX_PARAGRAPHS:,} {what}, the limit for one file; split the "

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunk import Chunk, sentence_spans
+from .chunk import Chunk, chunk_sentence_spans
 from .embed import BaseEmbedder
 from .index import keyword_tokens as _keyword_tokens
 from .lexicon import question_relatives
@@ -28,7 +28,6 @@ from .places import place_kind, without_possessive
 from .resources import fitted_weights, words
 from .retrieve import Passage
 
-_PARA_SEP = re.compile(r"\n\s*\n")
 _MONTHS = [*words("months"), *words("month_abbreviations")]
 _DATE = re.compile(
     r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?"
@@ -169,18 +168,8 @@ def _answer_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
 @lru_cache(maxsize=20_000)
 def _chunk_sentences(chunk: Chunk) -> tuple[tuple[int, int, int, str], ...]:
     """(start, end, paragraph, text) of each sentence of ``chunk``, offsets in its document."""
-    text = chunk.text
-    out: list[tuple[int, int, int, str]] = []
-    para = chunk.para_start
-    pos = 0
-    for sep in [*_PARA_SEP.finditer(text), None]:
-        end = sep.start() if sep else len(text)
-        for s, e in sentence_spans(text, pos, end):
-            out.append((chunk.start + s, chunk.start + e, para, text[s:e]))
-        if sep:
-            pos = sep.end()
-            para += 1
-    return tuple(out)
+    return tuple((chunk.start + s, chunk.start + e, para, chunk.text[s:e])
+                 for s, e, para in chunk_sentence_spans(chunk))
 
 
 @lru_cache(maxsize=50_000)

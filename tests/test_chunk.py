@@ -105,3 +105,25 @@ def test_the_manifest_records_the_sentence_rules():
     from retrieval.config import SENTENCE_RULES, ChunkerSettings
 
     assert ChunkerSettings().model_dump()["sentence_rules"] == SENTENCE_RULES
+
+
+def test_no_sentence_runs_across_a_paragraph_break_and_every_stage_splits_alike():
+    """The index's sentence vectors (index.chunk_sentences) and the answerers' candidate
+    sentences (rerank.passage_sentences) come from one splitter, chunk.chunk_sentence_spans."""
+    from retrieval.chunk import Chunk, chunk_sentence_spans
+    from retrieval.index import chunk_sentences
+    from retrieval.rerank import passage_sentences
+    from retrieval.retrieve import Passage
+
+    text = ("Port of Valdoria opens\n\nThe port opened in 2024. Ships arrive weekly.\n\n"
+            "Dredging goes on")
+    chunk = Chunk(doc="d", source="d.txt", title="Ports", para_start=4, para_end=6, start=100,
+                  end=100 + len(text), text=text)
+    spans = chunk_sentence_spans(chunk)
+    assert [(text[s:e], p) for s, e, p in spans] == [
+        ("Port of Valdoria opens", 4), ("The port opened in 2024.", 5),
+        ("Ships arrive weekly.", 5), ("Dredging goes on", 6)]
+    assert chunk_sentences(chunk) == [(s, e) for s, e, _ in spans]
+    passage = Passage(chunk=chunk, score=1.0, rank=1)
+    assert [(c.start - chunk.start, c.end - chunk.start, c.paragraph, c.text)
+            for c in passage_sentences(passage)] == [(s, e, p, text[s:e]) for s, e, p in spans]

@@ -84,10 +84,12 @@ def load_scorer():
 
 @functools.cache
 def shared_reader():
-    """The shipped reader (models/reader), loaded once for every engine of the run."""
+    """The reader of ``RETRIEVAL_READER_DIR`` (default: the shipped models/reader), loaded once
+    for every engine of the run, so that a candidate model is benched where it lies."""
+    from retrieval import Settings
     from retrieval.reader import Reader
 
-    return Reader.load()
+    return Reader.load(Settings().reader_dir)
 
 
 def answerer_engines(settings, embedder=None) -> dict:

@@ -166,7 +166,7 @@ class Engine:
     def sentence_similarity(self, snap: IndexSnapshot,
                     question: np.ndarray) -> Callable[[Passage, Candidate], float]:
         """A sentence's cosine similarity to the question, from the index's stored sentence
-        vectors (1.0, read first, for the rare sentence the index split differently)."""
+        vectors (1.0, read first, for a sentence the snapshot does not hold)."""
         from .rerank import stored_sentence_vectors
 
         cached = getattr(self, "_sentence_lookup", None)

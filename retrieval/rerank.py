@@ -521,9 +521,9 @@ def promote(passages: Sequence[Passage], scored: Scored,
 
 
 def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndarray | None]:
-    """Look up a candidate sentence's vector among the index's sentence vectors (same model),
-    so that answering embeds only the question and the few sentences the index split
-    differently."""
+    """Look up a candidate sentence's vector among the index's sentence vectors (same model and
+    the same splitter, chunk.chunk_sentence_spans), so that answering embeds only the question;
+    None for a passage the snapshot does not hold."""
     sentences = getattr(snap, "sentences", None)
     if sentences is None or len(sentences.vectors) != len(sentences.spans):
         return lambda passage, cand: None
@@ -539,10 +539,7 @@ def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndar
             first, last = sentences.offsets[row], sentences.offsets[row + 1]
             spans = by_row[row] = {(int(s), int(e)): i for i, (_, s, e) in
                                    enumerate(sentences.spans[first:last], start=first)}
-        start, end = cand.start - passage.chunk.start, cand.end - passage.chunk.start
-        at = spans.get((start, end))
-        if at is None:  # the index split differently (e.g. a title joined to a sentence)
-            at = next((i for (s, e), i in spans.items() if s <= start and end <= e), None)
+        at = spans.get((cand.start - passage.chunk.start, cand.end - passage.chunk.start))
         return None if at is None else sentences.vectors[at]
 
     return lookup

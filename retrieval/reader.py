@@ -62,9 +62,14 @@ class Blend:
     rank: float = 0.0
     bias: float = 0.0
 
+    @staticmethod
+    def features(logit: float, similarity: float, passage_index: int) -> tuple[float, ...]:
+        """The model's inputs, in the order of its weights (what the calibration fits on)."""
+        return logit, similarity, math.log1p(passage_index)
+
     def score(self, logit: float, similarity: float, passage_index: int) -> float:
-        return (self.bias + self.reader * logit + self.similarity * similarity
-                + self.rank * math.log1p(passage_index))
+        x = self.features(logit, similarity, passage_index)
+        return self.bias + self.reader * x[0] + self.similarity * x[1] + self.rank * x[2]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Blend:

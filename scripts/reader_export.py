@@ -227,7 +227,7 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
 
 
 def _features(reads: list[list[Any]]) -> np.ndarray:
-    return np.array([[r[0], r[1], np.log1p(r[2])] for r in reads], dtype=np.float64)
+    return np.array([Blend.features(r[0], r[1], r[2]) for r in reads], dtype=np.float64)
 
 
 def fit_blend(questions: list[dict[str, Any]]) -> Blend:

@@ -216,8 +216,8 @@ def build_groups(cfg: Config, shared: Path = SHARED) -> dict[str, Any]:
     for (pi, qa, (si, a, b)), top in zip(chosen, tops):
         para = allp[pi]
         question = _maybe_frame(qa["question"], para, si, cfg, rng)
-        group = {"pairs": [sentence_pair(question, para, si)], "labels": [1],
-                 "spans": [[a, b]]}
+        group: dict[str, Any] = {"pairs": [sentence_pair(question, para, si)], "labels": [1],
+                                 "spans": [[a, b]]}
         others = [i for i in range(len(para["spans"])) if i != si]
         rng.shuffle(others)
         for i in others[: cfg.same_paragraph_negatives]:

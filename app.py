@@ -21,19 +21,20 @@ import streamlit as st
 from pydantic import ValidationError
 
 from retrieval import Engine, IndexSnapshot, Passage, RetrievalError, Settings
-from retrieval.answer import Answer, Citation
-from retrieval.config import LLMSettings, locations
-from retrieval.conversation import (
+from retrieval.answer.conversation import (
     ConversationStore,
     new_session_id,
     unresolved_pronoun,
     valid_session_id,
 )
-from retrieval.corpus import REMOVED_DIR, remove_document, save_upload
+from retrieval.config import LLMSettings, locations
 from retrieval.environment import set_offline_environment
-from retrieval.export import conversation_markdown, renumbered
-from retrieval.load import SUPPORTED_SUFFIXES, source_metadata
-from retrieval.render import (
+from retrieval.ingest.corpus import REMOVED_DIR, remove_document, save_upload
+from retrieval.ingest.load import SUPPORTED_SUFFIXES, source_metadata
+from retrieval.search.hybrid import clean_query
+from retrieval.types import Answer, Citation
+from retrieval.ui.export import conversation_markdown, renumbered
+from retrieval.ui.render import (
     absolute_link,
     answer_markdown,
     deep_link,
@@ -41,7 +42,6 @@ from retrieval.render import (
     parse_highlight,
     passage_markdown,
 )
-from retrieval.retrieve import clean_query
 
 # Before the model libraries load (in get_engine; none of the imports above loads them).
 set_offline_environment()

@@ -56,7 +56,7 @@ OUT_DIR = HERE / "out"
 
 
 def _public_embedder():
-    from retrieval.embed import SentenceTransformerEmbedder
+    from retrieval.embed.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(backend=PUBLIC_BACKEND)
 

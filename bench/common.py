@@ -87,7 +87,7 @@ def shared_reader():
     """The reader of ``RETRIEVAL_READER_DIR`` (default: the shipped models/reader), loaded once
     for every engine of the run, so that a candidate model is benched where it lies."""
     from retrieval import Settings
-    from retrieval.reader import Reader
+    from retrieval.answer.reader import Reader
 
     return Reader.load(Settings().reader_dir)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.common import SCIFACT, SQUAD, SQUAD2_DEV, SQUAD_SPLIT, answerer_engines, percentile
 from retrieval import Engine, Settings, benchmarks
-from retrieval.retrieve import HybridRetriever, RankWeights
+from retrieval.search.hybrid import HybridRetriever, RankWeights
 
 DEPTH = 200  # chunks fetched per query, so that recall@100 is over documents
 

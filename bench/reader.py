@@ -139,7 +139,7 @@ def selection(questions: list[benchmarks.SelectionQuestion], quick: bool, embedd
 
 
 def _pair(question: str, cand: benchmarks.Candidate):
-    from retrieval.reader import Pair
+    from retrieval.answer.reader import Pair
 
     return Pair(question, cand.sentence, cand.title, cand.previous)
 

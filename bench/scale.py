@@ -100,7 +100,7 @@ def _tune(index, name: str, values: list[int], queries: np.ndarray, truth: np.nd
 
 def _candidates(n: int) -> list[tuple[str, str, str, list[int]]]:
     """(label, faiss factory string, search parameter, values to sweep)."""
-    from retrieval.index import ivf_shape
+    from retrieval.store.dense import ivf_shape
 
     nlist, _ = ivf_shape(n)
     probes = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128]
@@ -129,7 +129,7 @@ def _build(factory: str, vectors: np.ndarray, train_size: int):
     import faiss
 
     if factory == "library":  # exactly what the index builds at this size
-        from retrieval.index import build_faiss
+        from retrieval.store.dense import build_faiss
 
         started = time.perf_counter()
         index = build_faiss(vectors, "auto")

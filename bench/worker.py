@@ -100,7 +100,7 @@ def langchain(repeats: int, quick: bool) -> dict:
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from retrieval.embed import bundled_model_path
+    from retrieval.embed.embedder import bundled_model_path
 
     imported = time.perf_counter()
     embeddings = HuggingFaceEmbeddings(model_name=str(bundled_model_path()),
@@ -133,10 +133,10 @@ def embed(repeats: int, quick: bool) -> dict:
     """Throughput on the seed chunks: plain sentence-transformers torch fp32 vs our backends."""
     from sentence_transformers import SentenceTransformer
 
-    from retrieval.chunk import Chunker
     from retrieval.config import ChunkerSettings
-    from retrieval.embed import SentenceTransformerEmbedder, bundled_model_path
-    from retrieval.load import load_folder
+    from retrieval.embed.embedder import SentenceTransformerEmbedder, bundled_model_path
+    from retrieval.ingest.chunk import Chunker
+    from retrieval.ingest.load import load_folder
 
     chunker = Chunker(ChunkerSettings())
     texts = [c.with_title for f in load_folder(SEEDS).files for d in f.documents

@@ -22,25 +22,28 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .chunk import Chunk, Chunker
     from .config import ChunkerSettings, Settings
-    from .embed import BaseEmbedder, FakeEmbedder, SentenceTransformerEmbedder
+    from .embed.embedder import BaseEmbedder, FakeEmbedder, SentenceTransformerEmbedder
     from .engine import Engine
-    from .index import IndexSnapshot, IndexStatus, IndexStore, UpdateReport
-    from .langchain_retriever import LangChainRetriever
-    from .load import Document, Paragraph, load_folder
-    from .retrieve import HybridRetriever, Passage
+    from .ingest.chunk import Chunker
+    from .ingest.load import load_folder
+    from .search.hybrid import HybridRetriever
+    from .search.langchain_retriever import LangChainRetriever
+    from .store.index_store import IndexStore
+    from .store.manifest import IndexStatus, UpdateReport
+    from .store.snapshot import IndexSnapshot
+    from .types import Chunk, Document, Paragraph, Passage
 
 _LAZY = {
-    "Chunk": "chunk", "Chunker": "chunk",
+    "Chunk": "types", "Document": "types", "Paragraph": "types", "Passage": "types",
     "ChunkerSettings": "config", "Settings": "config",
-    "BaseEmbedder": "embed", "FakeEmbedder": "embed", "SentenceTransformerEmbedder": "embed",
+    "BaseEmbedder": "embed.embedder", "FakeEmbedder": "embed.embedder",
+    "SentenceTransformerEmbedder": "embed.embedder",
     "Engine": "engine",
-    "IndexSnapshot": "index", "IndexStatus": "index", "IndexStore": "index",
-    "UpdateReport": "index",
-    "Document": "load", "Paragraph": "load", "load_folder": "load",
-    "HybridRetriever": "retrieve", "LangChainRetriever": "langchain_retriever",
-    "Passage": "retrieve",
+    "Chunker": "ingest.chunk", "load_folder": "ingest.load",
+    "IndexStore": "store.index_store", "IndexSnapshot": "store.snapshot",
+    "IndexStatus": "store.manifest", "UpdateReport": "store.manifest",
+    "HybridRetriever": "search.hybrid", "LangChainRetriever": "search.langchain_retriever",
 }
 
 __all__ = [

@@ -45,7 +45,8 @@ class ChunkerSettings(BaseSettings):
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form
     @property
     def sentence_rules(self) -> int:
-        """Version of the sentence splitter's rules (chunk.py); bump it when they change."""
+        """Version of the sentence splitter's rules (text/sentences.py); bump it when they
+        change."""
         return SENTENCE_RULES
 
     @field_validator("max_tokens")
@@ -143,7 +144,7 @@ class LocationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RETRIEVAL_", frozen=True)
 
-    wordnet_dir: Path = DEFAULT_WORDNET_DIR  # WordNet 3.0's dict folder (lexicon.py)
+    wordnet_dir: Path = DEFAULT_WORDNET_DIR  # WordNet 3.0's dict folder (text/lexicon.py)
     cache_dir: Path = Field(default_factory=_cache_home)  # the ONNX export, under onnx/
     # the page's saved conversations; not under cache_dir, and "~" is not expanded
     conversation_dir: Path = Field(default_factory=lambda: _cache_home() / "conversations")

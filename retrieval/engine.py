@@ -9,19 +9,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import ChunkerSettings, Settings
-from .embed import BaseEmbedder, SentenceTransformerEmbedder
+from .embed.embedder import BaseEmbedder, SentenceTransformerEmbedder
 from .errors import check_k
-from .index import IndexSnapshot, IndexStatus, IndexStore, Progress, UpdateReport
-from .load import list_sources
+from .ingest.load import list_sources
+from .store.index_store import IndexStore, Progress
+from .store.manifest import IndexStatus, UpdateReport
+from .store.snapshot import IndexSnapshot
 
 if TYPE_CHECKING:  # imported where used: status, index and errors need none of them
     import numpy as np
 
-    from .answer import Answer, ExtractiveAnswerer
-    from .langchain_retriever import LangChainRetriever
-    from .reader import FakeReader, Reader
-    from .rerank import Candidate, Scored, SentenceScorer
-    from .retrieve import HybridRetriever, Passage
+    from .answer.extractive import ExtractiveAnswerer
+    from .answer.reader import FakeReader, Reader
+    from .answer.scorer import Scored, SentenceScorer
+    from .search.hybrid import HybridRetriever
+    from .search.langchain_retriever import LangChainRetriever
+    from .types import Answer, Candidate, Passage
 
 
 _READER_LOCK = threading.Lock()
@@ -50,9 +53,10 @@ class Engine:
 
     def preload(self) -> None:
         """Load now what the first questions would otherwise wait for: the model, WordNet
-        (lexicon.py) and the GeoNames place names (places.py). The index is read on first use."""
-        from .lexicon import lexicon
-        from .places import preload
+        (text/lexicon.py) and the GeoNames place names (text/places.py). The index is read on first
+        use."""
+        from .text.lexicon import lexicon
+        from .text.places import preload
 
         _ = self.embedder
         _ = self.reader
@@ -66,7 +70,7 @@ class Engine:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        from .retrieve import HybridRetriever
+        from .search.hybrid import HybridRetriever
 
         return HybridRetriever(self.store, self.embedder, fusion=self.settings.fusion)
 
@@ -91,12 +95,12 @@ class Engine:
     def search(self, query: str, k: int | None = None,
                docs: list[str] | None = None) -> list[Passage]:
         """The k best passages: the first stage's fused ranking of ANSWER_POOL passages, with
-        the passages holding the best answer sentences moved to the top (rerank.promote)."""
+        the passages holding the best answer sentences moved to the top (answer.scorer.promote)."""
         return self._ranked(query, k, docs)[0]
 
     def as_retriever(self, k: int = 5, docs: list[str] | None = None) -> LangChainRetriever:
         """This engine's search as a LangChain ``BaseRetriever``."""
-        from .langchain_retriever import LangChainRetriever
+        from .search.langchain_retriever import LangChainRetriever
 
         return LangChainRetriever(retriever=self.retriever, k=k, docs=docs, search=self.search)
 
@@ -105,7 +109,7 @@ class Engine:
         """The top k passages after re-ranking, and their scored sentences, from ``snap``
         (default: the current index generation)."""
         k = check_k(self.settings.k if k is None else k)
-        from .rerank import promote
+        from .answer.scorer import promote
 
         pool, scored = self.candidates(query, docs, snap, depth=k)
         ranked, scored = promote(pool[:self.ANSWER_POOL], scored)
@@ -117,11 +121,11 @@ class Engine:
         """The first stage's top max(depth, ANSWER_POOL) passages in its fused order, and the
         sentences of the first ANSWER_POOL scored as answers (best first). A capital standing
         for its government is read as its country ("Havana's" -> "Cuba's",
-        places.with_countries)."""
+        text.places.with_countries)."""
         if snap is None:
             self.store.read_manifest()  # no index: say so before loading the model or numpy
-        from .places import with_countries
-        from .retrieve import clean_query, one_blas_thread
+        from .search.hybrid import clean_query, one_blas_thread
+        from .text.places import with_countries
 
         query = with_countries(clean_query(query))
         if snap is None:
@@ -135,14 +139,15 @@ class Engine:
 
     # ------------------------------------------------------------------ answers
     ANSWER_POOL = 20  # the first stage's top passages whose sentences are scored and compete
-    # Support below which the answer is "the articles don't say"; None: answer.ABSTAIN_BELOW,
-    # calibrated for the bundled all-MiniLM-L6-v2 (another embedder needs its own calibration).
+    # Support below which the answer is "the articles don't say"; None:
+    # answer.extractive.ABSTAIN_BELOW, calibrated for the bundled all-MiniLM-L6-v2 (another
+    # embedder needs its own calibration).
     abstain_below: float | None = None
 
     def _read(self, query: str, k: int, docs: list[str] | None,
               snap: IndexSnapshot) -> tuple[Answer, list[Passage]]:
         """The learned reader's answer from the first stage's passages (reordered by it)."""
-        from .answer import ReaderAnswerer
+        from .answer.extractive import ReaderAnswerer
 
         answer = ReaderAnswerer(self.reader).answer(query, *self.reader_inputs(query, k, docs,
                                                                               snap))
@@ -152,9 +157,10 @@ class Engine:
                       snap: IndexSnapshot | None = None
                       ) -> tuple[list[Passage], Callable[[Passage, Candidate], float]]:
         """What the reader reads for ``query``: the first stage's passages (at least
-        ``answer.READER_PASSAGES``, or ``k``) and each sentence's similarity to the query."""
-        from .answer import READER_PASSAGES
-        from .retrieve import one_blas_thread
+        ``answer.extractive.READER_PASSAGES``, or ``k``) and each sentence's similarity to the
+        query."""
+        from .answer.extractive import READER_PASSAGES
+        from .search.hybrid import one_blas_thread
 
         snap = snap or self.snapshot()
         vectors = self.retriever.query_vectors(query)
@@ -167,7 +173,7 @@ class Engine:
                     question: np.ndarray) -> Callable[[Passage, Candidate], float]:
         """A sentence's cosine similarity to the question, from the index's stored sentence
         vectors (1.0, read first, for a sentence the snapshot does not hold)."""
-        from .rerank import stored_sentence_vectors
+        from .answer.scorer import stored_sentence_vectors
 
         cached = getattr(self, "_sentence_lookup", None)
         if cached is None or cached[0] is not snap:
@@ -196,7 +202,7 @@ class Engine:
         """The learned reader (models/reader, or ``RETRIEVAL_READER_DIR``), loaded once."""
         with _READER_LOCK:  # concurrent first questions load it once
             if self._reader is None:
-                from .reader import Reader
+                from .answer.reader import Reader
 
                 self._reader = Reader.load(self.settings.reader_dir)
         return self._reader
@@ -204,7 +210,12 @@ class Engine:
     def scorer(self, snap: IndexSnapshot | None = None) -> SentenceScorer:
         """The sentence scorer, with term weights and articles of ``snap`` (default: the
         current index generation)."""
-        from .rerank import SentenceScorer, TermWeights, article_context, stored_sentence_vectors
+        from .answer.scorer import (
+            SentenceScorer,
+            TermWeights,
+            article_context,
+            stored_sentence_vectors,
+        )
 
         if snap is None:
             snap = self.snapshot()
@@ -221,7 +232,7 @@ class Engine:
     def answerer(self, snap: IndexSnapshot | None = None) -> ExtractiveAnswerer:
         """The extractive answerer over the scorer of ``snap`` (default: the current index
         generation)."""
-        from .answer import ABSTAIN_BELOW, ExtractiveAnswerer
+        from .answer.extractive import ABSTAIN_BELOW, ExtractiveAnswerer
 
         limit = ABSTAIN_BELOW if self.abstain_below is None else self.abstain_below
         return ExtractiveAnswerer(self.scorer(snap), limit)
@@ -234,10 +245,10 @@ class Engine:
         rewritten into a standalone query. ``llm``: None for the extractive answerer, or a
         LangChain chat model, a model name or True (RETRIEVAL_LLM_* from the environment).
         """
-        from .answer import finish_answer, with_phrases
-        from .conversation import rewrite_query
-        from .llm import llm_answerer
-        from .retrieve import clean_query
+        from .answer.conversation import rewrite_query
+        from .answer.extractive import finish_answer, with_phrases
+        from .answer.llm import llm_answerer
+        from .search.hybrid import clean_query
 
         question = clean_query(question)
         k = check_k(self.settings.k if k is None else k)

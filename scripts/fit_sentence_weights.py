@@ -31,9 +31,9 @@ from retrieval.environment import set_offline_environment
 set_offline_environment()
 
 from retrieval import Engine  # noqa: E402
-from retrieval.index import atomic_write_bytes  # noqa: E402
-from retrieval.rerank import FEATURES, PROMOTE  # noqa: E402
+from retrieval.answer.scorer import FEATURES, PROMOTE  # noqa: E402
 from retrieval.resources import FOLDER  # noqa: E402
+from retrieval.store.durable import atomic_write_bytes  # noqa: E402
 
 
 def question_rows(engine: Engine,

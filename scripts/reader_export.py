@@ -31,10 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.index import atomic_write_bytes  # noqa: E402
-from retrieval.load import sha256_file  # noqa: E402
-from retrieval.onnx_backend import _fuse, _quantise, _read_json  # noqa: E402
-from retrieval.reader import MANIFEST, Blend, Limits, Pair, Reader  # noqa: E402
+from retrieval.answer.reader import MANIFEST, Blend, Limits, Pair, Reader  # noqa: E402
+from retrieval.embed.onnx_backend import _fuse, _quantise, _read_json  # noqa: E402
+from retrieval.ingest.load import sha256_file  # noqa: E402
+from retrieval.store.durable import atomic_write_bytes  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "train"
 CALIBRATION_QUESTIONS = 1000  # a seeded sample of the calibration articles' questions
@@ -188,7 +188,7 @@ def ask_squad2(articles: list[str], reader_dir: Path, limit: int | None = None,
     import random
 
     from retrieval import Engine, Settings
-    from retrieval.answer import ReaderAnswerer
+    from retrieval.answer.extractive import ReaderAnswerer
 
     data = json.loads((SHARED / "squad-v2.0-dev.json").read_text())["data"]
     work = Path(tempfile.mkdtemp(prefix="reader-calibrate-"))
@@ -290,7 +290,7 @@ def write_card(out: Path) -> None:
 
 A cross-encoder that reads (question, sentence in its context) pairs and gives an answer score
 (a logit: does this sentence answer the question?) and, on the same forward pass, start and end
-logits over the sentence's word pieces (the answer phrase). Used by `retrieval/reader.py`.
+logits over the sentence's word pieces (the answer phrase). Used by `retrieval/answer/reader.py`.
 
 - **Base:** {t["base_model"]}, 6 layers, 384 wide; a linear score head on the mean of the
   token states and a linear start/end head per token.

@@ -1,4 +1,4 @@
-"""Train the reader (``retrieval/reader.py``) on public QA data; the one place for it.
+"""Train the reader (``retrieval/answer/reader.py``) on public QA data; the one place for it.
 
     python scripts/train_reader.py data      # build the (question, sentence) groups
     python scripts/train_reader.py train     # fine-tune, checkpointed and resumable
@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 # operations faster. The library asks for passive threads, for serving beside other work.
 os.environ["OMP_WAIT_POLICY"] = "ACTIVE"
 
-from retrieval.chunk import sentence_spans  # noqa: E402  (the product's sentence splitter)
-from retrieval.load import sha256_file  # noqa: E402
-from retrieval.reader import Limits, Pair, PairEncoder  # noqa: E402
+from retrieval.answer.reader import Limits, Pair, PairEncoder  # noqa: E402
+from retrieval.ingest.load import sha256_file  # noqa: E402
+from retrieval.text.sentences import sentence_spans  # noqa: E402  (the product's sentence splitter)
 
 SHARED = ROOT.parent / "shared" / "train"
 WORK = ROOT / "build" / "reader"
@@ -285,7 +285,7 @@ def cmd_data(cfg: Config) -> None:
 
 # ------------------------------------------------------------------ model
 def base_model_dir() -> Path:
-    from retrieval.embed import bundled_model_path
+    from retrieval.embed.embedder import bundled_model_path
 
     return bundled_model_path()
 

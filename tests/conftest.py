@@ -113,7 +113,7 @@ def fake_embedder():
 def fake_engine(tiny_corpus, tmp_path, fake_embedder):
     """An Engine over the tiny corpus with the fake embedder, index already built."""
     from retrieval import Engine, Settings
-    from retrieval.reader import FakeReader
+    from retrieval.answer.reader import FakeReader
 
     settings = Settings(source_dir=tiny_corpus, index_dir=tmp_path / "index")
     engine = Engine(settings, embedder=fake_embedder, reader=FakeReader())

@@ -11,14 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval import Chunk, Passage, QueryError
-from retrieval.answer import is_bridge_question, prefer_typed, unmentioned_names
-from retrieval.rerank import (
-    TermWeights,
-    answer_phrase,
-    core_question,
-    passage_sentences,
-    question_type,
-)
+from retrieval.answer.extractive import is_bridge_question, prefer_typed, unmentioned_names
+from retrieval.answer.scorer import TermWeights, passage_sentences
+from retrieval.text.question import answer_phrase, core_question, question_type
 
 
 @pytest.fixture
@@ -156,7 +151,7 @@ def test_a_weak_two_part_question_stands_on_a_well_supported_second_hop(bridge_e
     """Support over the whole question is split between its two parts: below the threshold,
     the answer stands when the second hop's own support reaches it, else the articles don't
     say."""
-    from retrieval.answer import ExtractiveAnswerer
+    from retrieval.answer.extractive import ExtractiveAnswerer
 
     question = "What kind of storm hit the island whose prime minister toured China in 2025?"
     pool, scored = bridge_engine._ranked(question, 20, ["visit.txt", "trade.txt"])
@@ -176,7 +171,7 @@ def test_a_weak_two_part_question_stands_on_a_well_supported_second_hop(bridge_e
 
 
 def test_bridge_names_prefer_places_when_the_question_asks_through_one():
-    from retrieval.answer import bridge_names
+    from retrieval.answer.extractive import bridge_names
 
     sentence = "Prime Minister Dickon Mitchell of Grenada toured China."
     rarity = {"Dickon": 3.0, "Mitchell": 3.0, "Grenada": 1.0}.get
@@ -189,7 +184,7 @@ def test_bridge_names_prefer_places_when_the_question_asks_through_one():
 
 
 def test_hop_query_drops_what_the_first_hop_covers_and_adds_the_bridge():
-    from retrieval.answer import hop_query
+    from retrieval.answer.extractive import hop_query
 
     query = hop_query("What kind of storm hit the island whose prime minister toured China?",
                       "Prime Minister Dickon Mitchell of Grenada toured China.", ["Grenada"])
@@ -326,7 +321,7 @@ def test_cli_ask_single_json_and_batch(answering_engine, monkeypatch, tmp_path):
 
     from typer.testing import CliRunner
 
-    from retrieval import cli
+    from retrieval.ui import cli
 
     fake_engine = answering_engine
     monkeypatch.setattr(cli, "make_engine", lambda *a, **kw: fake_engine)
@@ -352,7 +347,8 @@ def test_cli_ask_single_json_and_batch(answering_engine, monkeypatch, tmp_path):
 
 
 def _scored_with_types(types: list[int], scores: list[float]):
-    from retrieval.rerank import FEATURES, Candidate, Scored
+    from retrieval.answer.scorer import FEATURES, Scored
+    from retrieval.types import Candidate
 
     rows = np.zeros((len(types), len(FEATURES)), dtype=np.float32)
     rows[:, FEATURES.index("type_match")] = types
@@ -371,8 +367,8 @@ def test_a_typed_question_prefers_a_close_sentence_of_the_asked_type():
 
 
 def test_a_second_source_is_shown_only_when_it_answers_about_as_well():
-    from retrieval.answer import CLOSE_MARGIN, ExtractiveAnswerer
-    from retrieval.rerank import Candidate
+    from retrieval.answer.extractive import CLOSE_MARGIN, ExtractiveAnswerer
+    from retrieval.types import Candidate
 
     cands = [Candidate(0, 0, 10, 1, "Best."), Candidate(1, 0, 10, 1, "Other source.")]
     close = ExtractiveAnswerer._pick(cands, np.array([2.0, 2.0 - CLOSE_MARGIN / 2]))

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from retrieval import benchmarks
-from retrieval.benchmarks import Candidate, SelectionQuestion
 from retrieval.errors import SourceError
+from retrieval.eval import benchmarks
+from retrieval.eval.benchmarks import Candidate, SelectionQuestion
 
 WIKIQA = (
     "QuestionID\tQuestion\tDocumentID\tDocumentTitle\tSentenceID\tSentence\tLabel\n"

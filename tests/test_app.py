@@ -9,7 +9,6 @@ purpose; the ask and follow-up tests run the real ``Engine.ask``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -19,10 +18,11 @@ import streamlit as st
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
+import retrieval.answer.reader as reader
 import retrieval.engine
-import retrieval.index
+import retrieval.store.index_store
 from retrieval import Engine, FakeEmbedder
-from retrieval.answer import Answer, Citation
+from retrieval.types import Answer, Citation
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -48,12 +48,8 @@ def app_engine(fake_engine, monkeypatch, tmp_path):
     monkeypatch.setenv("RETRIEVAL_INDEX_DIR", str(fake_engine.settings.index_dir))
     monkeypatch.setattr(retrieval.engine, "SentenceTransformerEmbedder",
                         lambda *args, **kwargs: FakeEmbedder())
-    if importlib.util.find_spec("retrieval.reader") is not None:  # the learned reader, if any
-        import retrieval.reader as reader
-
-        if hasattr(reader, "FakeReader"):
-            monkeypatch.setattr(reader.Reader, "load",
-                                classmethod(lambda cls, *args, **kwargs: reader.FakeReader()))
+    monkeypatch.setattr(reader.Reader, "load",
+                        classmethod(lambda cls, *args, **kwargs: reader.FakeReader()))
     yield fake_engine
     st.cache_resource.clear()
 
@@ -129,8 +125,8 @@ def test_page_runs_read_no_file_again_while_nothing_changes(app_engine, monkeypa
     app_engine.update_index(rebuild=True)
     assert_clean(run_app())  # the first run verifies the index files
     hashed: list[Path] = []
-    real = retrieval.index.sha256_file
-    monkeypatch.setattr(retrieval.index, "sha256_file",
+    real = retrieval.store.index_store.sha256_file
+    monkeypatch.setattr(retrieval.store.index_store, "sha256_file",
                         lambda path: hashed.append(Path(path)) or real(path))
     for _ in range(2):
         at = run_app()
@@ -223,12 +219,12 @@ def test_an_answer_citing_one_passage_twice_draws_both_and_keeps_the_chat(app_en
 
 
 def test_a_turn_that_cannot_be_drawn_leaves_the_question_box(app_engine, monkeypatch):
-    import retrieval.render
+    import retrieval.ui.render
 
     fake_ask(monkeypatch, lambda engine, q: Answer(q, "Chancay.", False, [], [], query=q))
     at = run_app()
     at.chat_input[0].set_value("Which port opened north of Lima?").run()
-    monkeypatch.setattr(retrieval.render, "answer_markdown",
+    monkeypatch.setattr(retrieval.ui.render, "answer_markdown",
                         lambda text, phrases=(): (_ for _ in ()).throw(ValueError("broken turn")))
     at.run()
     assert_clean(at)
@@ -408,7 +404,7 @@ def test_upload_of_a_bad_type_is_refused(app_engine):
     at = run_app()
     at.sidebar.file_uploader[0].set_value(("run.sh", b"rm -rf /\n", "text/plain")).run()
     assert_clean(at)
-    from retrieval.load import SUPPORTED_SUFFIXES
+    from retrieval.ingest.load import SUPPORTED_SUFFIXES
 
     assert errors(at.sidebar) == [
         f"run.sh: file type .sh is not accepted; upload {', '.join(SUPPORTED_SUFFIXES)} files"]

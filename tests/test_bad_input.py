@@ -23,9 +23,10 @@ from retrieval import (
     Settings,
     SourceError,
 )
-from retrieval.chunk import Chunker
-from retrieval.index import IndexSnapshot, build_faiss
-from retrieval.load import read_source
+from retrieval.ingest.chunk import Chunker
+from retrieval.ingest.load import read_source
+from retrieval.store.dense import build_faiss
+from retrieval.store.snapshot import IndexSnapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = "Alpacas of the Andes\n\nAlpacas live in the high Andes of Peru.\n"
@@ -105,14 +106,14 @@ def test_a_corpus_turned_bad_keeps_the_previous_index(tmp_path):
 
 
 def _run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    import retrieval.cli
     import retrieval.engine
+    import retrieval.ui.cli
 
     monkeypatch.setattr(retrieval.engine, "SentenceTransformerEmbedder",
                         lambda *a, **k: FakeEmbedder())
     monkeypatch.setattr(sys, "argv", ["retrieval", *args])
     with pytest.raises(SystemExit) as exit_info:
-        retrieval.cli.main()
+        retrieval.ui.cli.main()
     captured = capsys.readouterr()
     return int(exit_info.value.code or 0), captured.out, captured.err
 
@@ -182,8 +183,8 @@ def test_undecodable_text_is_rejected_by_name(tmp_path, data, reason):
 RSS_PROBE = r'''
 import json, resource, sys
 from pathlib import Path
-from retrieval.chunk import Chunker
-from retrieval.load import load_folder
+from retrieval.ingest.chunk import Chunker
+from retrieval.ingest.load import load_folder
 
 chunker = Chunker()
 chunker.count("warm up the tokenizer")
@@ -220,11 +221,11 @@ def test_huge_files_are_rejected_or_read_within_a_memory_cap(tmp_path):
     assert "million-paragraphs.txt: more than 100,000 paragraphs" in problems
 
 
-# ------------------------------------------------------- 10. upload names (corpus.py)
+# ------------------------------------------------------- 10. upload names (ingest/corpus.py)
 @pytest.mark.parametrize("name", ["../../x.txt", "/etc/passwd.txt", "a\x00b.txt",
                                   "x" * 5000 + ".txt", "..\\..\\y.md", "sub/../../z.md"])
 def test_uploads_stay_in_the_corpus_and_are_indexed_from_there(tmp_path, name):
-    from retrieval.corpus import save_upload
+    from retrieval.ingest.corpus import save_upload
 
     source = tmp_path / "a" / "b" / "corpus"
     source.mkdir(parents=True)
@@ -236,7 +237,7 @@ def test_uploads_stay_in_the_corpus_and_are_indexed_from_there(tmp_path, name):
 
 
 def test_upload_never_writes_through_a_symlink(tmp_path):
-    from retrieval.corpus import save_upload
+    from retrieval.ingest.corpus import save_upload
 
     source = tmp_path / "corpus"
     source.mkdir()
@@ -317,7 +318,7 @@ def test_no_regex_is_built_from_a_variable():
     """Inside functions, every pattern given to ``re`` is a literal; patterns assembled from
     constants are built once at import, where no user input exists."""
     offenders = []
-    for path in sorted((ROOT / "retrieval").glob("*.py")):
+    for path in sorted((ROOT / "retrieval").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         functions = [n for n in ast.walk(tree)
                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]

@@ -118,7 +118,7 @@ def test_answer_containment_normalises_and_ignores_citation_markers():
 def test_cli_bench_beir_prints_the_metrics_and_keeps_no_index(tmp_path):
     from typer.testing import CliRunner
 
-    from retrieval.cli import app
+    from retrieval.ui.cli import app
 
     folder = _beir_folder(tmp_path)
     result = CliRunner().invoke(app, ["bench", "beir", str(folder)])

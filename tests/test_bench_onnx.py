@@ -33,15 +33,15 @@ def torch_embedder():
 
 @pytest.fixture(scope="module")
 def onnx_model(onnx_cache):
-    from retrieval.embed import bundled_model_path
-    from retrieval.onnx_backend import load_onnx_model
+    from retrieval.embed.embedder import bundled_model_path
+    from retrieval.embed.onnx_backend import load_onnx_model
 
     return load_onnx_model(bundled_model_path(), cache=onnx_cache)
 
 
 def test_export_lands_in_the_cache_with_a_checksum(onnx_model, onnx_cache):
-    from retrieval.load import sha256_file
-    from retrieval.onnx_backend import FP32_FILE, META_FILE, MODEL_FILE
+    from retrieval.embed.onnx_backend import FP32_FILE, META_FILE, MODEL_FILE
+    from retrieval.ingest.load import sha256_file
 
     [folder] = [p for p in (onnx_cache / "onnx").iterdir() if p.is_dir()]
     meta = json.loads((folder / META_FILE).read_text())
@@ -52,8 +52,8 @@ def test_export_lands_in_the_cache_with_a_checksum(onnx_model, onnx_cache):
 
 
 def test_second_load_reuses_the_export_and_a_damaged_one_is_redone(onnx_model, onnx_cache):
-    from retrieval.embed import bundled_model_path
-    from retrieval.onnx_backend import MODEL_FILE, exported_model_path
+    from retrieval.embed.embedder import bundled_model_path
+    from retrieval.embed.onnx_backend import MODEL_FILE, exported_model_path
 
     path = exported_model_path(bundled_model_path(), onnx_cache)
     stamp = path.stat().st_mtime_ns
@@ -83,8 +83,8 @@ def test_int8_vectors_agree_with_torch(onnx_model, torch_embedder):
 def test_fused_fp32_graph_gives_the_torch_vectors(onnx_cache, torch_embedder):
     import onnx
 
-    from retrieval.embed import bundled_model_path
-    from retrieval.onnx_backend import exported_model_path, load_onnx_model
+    from retrieval.embed.embedder import bundled_model_path
+    from retrieval.embed.onnx_backend import exported_model_path, load_onnx_model
 
     fused = load_onnx_model(bundled_model_path(), cache=onnx_cache, variant="fp32")
     ours = fused.encode(TEXTS, batch_size=2)
@@ -99,7 +99,7 @@ def test_fused_fp32_graph_gives_the_torch_vectors(onnx_cache, torch_embedder):
 def test_each_backend_has_its_own_fingerprint_and_an_unknown_one_is_refused(
         onnx_cache, monkeypatch, torch_embedder):
     from retrieval import SentenceTransformerEmbedder
-    from retrieval.onnx_backend import EXPORT_VERSION
+    from retrieval.embed.onnx_backend import EXPORT_VERSION
 
     monkeypatch.setenv("RETRIEVAL_CACHE_DIR", str(onnx_cache))
     fp32 = SentenceTransformerEmbedder(backend="onnx-fp32")
@@ -131,15 +131,15 @@ def test_index_built_with_one_backend_refuses_queries_from_the_other(
 
 
 def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
-    from retrieval.onnx_backend import load_onnx_model
+    from retrieval.embed.onnx_backend import load_onnx_model
 
     with pytest.raises(ConfigError, match=r"config\.json"):
         load_onnx_model(tmp_path)
 
 
 def test_a_batch_split_across_cores_keeps_each_text_in_its_row(onnx_model, onnx_cache):
-    from retrieval.embed import bundled_model_path
-    from retrieval.onnx_backend import load_onnx_model
+    from retrieval.embed.embedder import bundled_model_path
+    from retrieval.embed.onnx_backend import load_onnx_model
 
     one_core = load_onnx_model(bundled_model_path(), threads=1, cache=onnx_cache)
     two_cores = load_onnx_model(bundled_model_path(), threads=2, cache=onnx_cache)

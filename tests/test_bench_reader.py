@@ -9,8 +9,8 @@ import numpy as np
 from bench import reader as bench_reader
 from bench.public import answer_rates
 from bench.report import render
-from retrieval.benchmarks import Candidate, SelectionQuestion
-from retrieval.reader import Blend
+from retrieval.answer.reader import Blend
+from retrieval.eval.benchmarks import Candidate, SelectionQuestion
 
 
 class _CountingReader:
@@ -112,7 +112,7 @@ def test_reader_report_puts_both_answerers_side_by_side_and_judges_the_targets()
 def test_dev_part_scores_both_answerers_with_the_shared_scorer(monkeypatch, fake_embedder,
                                                                 tmp_path):
     from bench import common
-    from retrieval.reader import FakeReader
+    from retrieval.answer.reader import FakeReader
 
     monkeypatch.setattr(common, "shared_reader", FakeReader)
     part = bench_reader.dev(quick=True, embedder=fake_embedder, out=tmp_path)

@@ -8,9 +8,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.chunk import Chunker, sentence_spans, tiktoken_counter
 from retrieval.config import ChunkerSettings
-from retrieval.load import Document, build_paragraphs
+from retrieval.ingest.chunk import Chunker, tiktoken_counter
+from retrieval.ingest.load import build_paragraphs
+from retrieval.text.sentences import sentence_spans
+from retrieval.types import Document
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -94,7 +96,7 @@ def test_property_chunk_text_is_the_exact_slice(paragraphs, separator):
 
 
 def test_titles_with_a_dot_do_not_end_a_sentence():
-    from retrieval.chunk import sentence_spans
+    from retrieval.text.sentences import sentence_spans
 
     text = "It was chaired by Eng. Waleed Al-Khuraiji and H.E. Deng Li. Then they left."
     assert [text[a:b] for a, b in sentence_spans(text)] == [
@@ -108,12 +110,12 @@ def test_the_manifest_records_the_sentence_rules():
 
 
 def test_no_sentence_runs_across_a_paragraph_break_and_every_stage_splits_alike():
-    """The index's sentence vectors (index.chunk_sentences) and the answerers' candidate
-    sentences (rerank.passage_sentences) come from one splitter, chunk.chunk_sentence_spans."""
-    from retrieval.chunk import Chunk, chunk_sentence_spans
-    from retrieval.index import chunk_sentences
-    from retrieval.rerank import passage_sentences
-    from retrieval.retrieve import Passage
+    """The index's sentence vectors (text.sentences.chunk_sentences) and the answerers'
+    candidate sentences (answer.scorer.passage_sentences) come from one splitter,
+    text.sentences.chunk_sentence_spans."""
+    from retrieval.answer.scorer import passage_sentences
+    from retrieval.text.sentences import chunk_sentence_spans, chunk_sentences
+    from retrieval.types import Chunk, Passage
 
     text = ("Port of Valdoria opens\n\nThe port opened in 2024. Ships arrive weekly.\n\n"
             "Dredging goes on")

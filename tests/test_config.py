@@ -11,6 +11,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from retrieval.answer.llm import LLMAnswerer, LLMConfig, llm_answerer
 from retrieval.config import (
     DEFAULT_WORDNET_DIR,
     LLM_CONTEXT_TOKENS,
@@ -24,10 +25,9 @@ from retrieval.config import (
 )
 from retrieval.environment import OFFLINE_ENVIRONMENT
 from retrieval.errors import LLMError
-from retrieval.llm import LLMAnswerer, LLMConfig, llm_answerer
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRY_POINTS = ("retrieval/cli.py", "app.py", "bench/__main__.py", "bench/worker.py",
+ENTRY_POINTS = ("retrieval/ui/cli.py", "app.py", "bench/__main__.py", "bench/worker.py",
                 "bench/ask_latency.py", "tests/conftest.py")
 
 

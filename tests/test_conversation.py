@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from retrieval.conversation import MAX_CARRIED_WORDS, needs_context, rewrite_query
+from retrieval.answer.conversation import MAX_CARRIED_WORDS, needs_context, rewrite_query
 
 
 def test_standalone_question_is_left_alone():
@@ -115,8 +115,8 @@ def test_after_which_it_is_the_thing_the_answer_names():
 
 
 def test_the_store_gives_back_the_turns_it_saved(fake_engine, tmp_path):
-    from retrieval.answer import Answer, Citation
-    from retrieval.conversation import ConversationStore, new_session_id
+    from retrieval.answer.conversation import ConversationStore, new_session_id
+    from retrieval.types import Answer, Citation
 
     passages = fake_engine.search("Chancay Lima port", k=3)
     quote = passages[0].text.split("\n")[0]
@@ -141,7 +141,7 @@ def test_the_store_gives_back_the_turns_it_saved(fake_engine, tmp_path):
 
 
 def test_a_pronoun_no_earlier_turn_resolves_is_reported():
-    from retrieval.conversation import unresolved_pronoun
+    from retrieval.answer.conversation import unresolved_pronoun
 
     assert unresolved_pronoun("When did he visit?", None) == "he"
     assert unresolved_pronoun("When did she visit?", [("What do alpacas eat?", None)]) == "she"
@@ -154,7 +154,7 @@ def test_the_store_deletes_conversations_untouched_for_a_month(tmp_path):
     import os
     import time
 
-    from retrieval.conversation import ConversationStore, new_session_id
+    from retrieval.answer.conversation import ConversationStore, new_session_id
 
     store = ConversationStore(tmp_path)
     old, recent = new_session_id(), new_session_id()

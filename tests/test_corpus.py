@@ -8,15 +8,15 @@ from hypothesis import strategies as st
 from synthetic_docs import make_docx, make_pdf, typeset
 
 from retrieval import SourceError
-from retrieval.corpus import (
+from retrieval.ingest.corpus import (
     MAX_NAME_BYTES,
     REMOVED_DIR,
     remove_document,
     safe_name,
     save_upload,
 )
-from retrieval.index import _source_hashes
-from retrieval.load import SUPPORTED_SUFFIXES, list_sources, load_folder, read_source
+from retrieval.ingest.load import SUPPORTED_SUFFIXES, list_sources, load_folder, read_source
+from retrieval.store.index_store import _source_hashes
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 from synthetic_docs import make_docx, make_pdf, typeset
 
 from retrieval import Engine, FakeEmbedder, Settings
-from retrieval.corpus import save_upload
-from retrieval.reader import FakeReader
-from retrieval.render import deep_link, parse_highlight
+from retrieval.answer.reader import FakeReader
+from retrieval.ingest.corpus import save_upload
+from retrieval.ui.render import deep_link, parse_highlight
 
 QUOTE = "Freighters carry Peruvian copper concentrate from Chancay to Shanghai."
 

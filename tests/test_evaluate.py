@@ -1,4 +1,4 @@
-"""retrieval.evaluate gives the figures of eval/score.py for the same output."""
+"""retrieval.eval.metrics gives the figures of eval/score.py for the same output."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.cli import app
-from retrieval.evaluate import hits, norm, score
+from retrieval.eval.metrics import hits, norm, score
+from retrieval.ui.cli import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the repo
 

@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from retrieval.answer import Answer, Citation
-from retrieval.export import conversation_markdown, renumbered
-from retrieval.render import absolute_link
+from retrieval.types import Answer, Citation
+from retrieval.ui.export import conversation_markdown, renumbered
+from retrieval.ui.render import absolute_link
 
 NOW = dt.datetime(2026, 12, 6, 4, 0, tzinfo=dt.UTC)
 FIRST = "The port of Chancay opened north of Lima in November 2024."

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrieval import Engine, SentenceTransformerEmbedder, Settings
-from retrieval.evaluate import score
+from retrieval.eval.metrics import score
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"

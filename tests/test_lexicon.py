@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.answer import unmentioned_names
+from retrieval.answer.extractive import unmentioned_names
+from retrieval.answer.scorer import FEATURES, TermWeights, candidate_features, passage_sentences
 from retrieval.config import DEFAULT_WORDNET_DIR
-from retrieval.index import keyword_tokens
-from retrieval.lexicon import Lexicon, _load, lexicon, question_relatives
-from retrieval.rerank import FEATURES, TermWeights, candidate_features, passage_sentences
+from retrieval.text.lexicon import Lexicon, _load, lexicon, question_relatives
+from retrieval.text.tokens import keyword_tokens
 
 # key: (part of speech, words, pointers as (symbol, target key, source/target word numbers))
 SYNSETS: dict[str, tuple[str, list[str], list[tuple[str, str, str]]]] = {
@@ -95,7 +95,7 @@ def test_missing_wordnet_gives_no_relatives_and_one_warning(tmp_path, monkeypatc
     monkeypatch.setenv("RETRIEVAL_WORDNET_DIR", str(tmp_path / "nowhere"))
     _load.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="retrieval.lexicon"):
+        with caplog.at_level(logging.WARNING, logger="retrieval.text.lexicon"):
             assert lexicon() is None
             assert question_relatives("Which holidaymakers came?") == {}
             lexicon()
@@ -146,7 +146,7 @@ def test_files_that_are_not_wordnet_give_one_warning_and_no_lexicon(tmp_path, ca
         (root / f"data.{name}").write_text("just some text\n", encoding="utf-8")
     _load.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="retrieval.lexicon"):
+        with caplog.at_level(logging.WARNING, logger="retrieval.text.lexicon"):
             assert _load(root) is None
         (message,) = [r.getMessage() for r in caplog.records]
         assert "unreadable" in message and "wordnet-base" in message
@@ -186,7 +186,7 @@ def test_a_damaged_data_line_gives_no_relatives_and_a_warning(tmp_path, caplog):
     assert garbled != data
     (root / "data.noun").write_bytes(garbled)
     lex = Lexicon(root)
-    with caplog.at_level(logging.WARNING, logger="retrieval.lexicon"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.text.lexicon"):
         assert lex.relatives("holidaymak") == frozenset()
     assert "damaged entry" in caplog.text and "wordnet-base" in caplog.text
     assert lex.relatives("farm") == {"agrarian"}          # the rest still reads

@@ -13,7 +13,7 @@ from langchain_core.language_models.chat_models import SimpleChatModel
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from retrieval import Engine, LLMError, Settings
-from retrieval.llm import (
+from retrieval.answer.llm import (
     LLMAnswerer,
     LLMConfig,
     build_messages,
@@ -195,7 +195,8 @@ def test_a_missing_llm_extra_is_named_with_its_install_command(monkeypatch):
 
 
 def test_the_library_and_cli_import_without_the_app_or_llm_extras():
-    code = ("import sys; import retrieval, retrieval.cli, retrieval.engine, retrieval.llm; "
+    code = ("import sys; import retrieval, retrieval.ui.cli, retrieval.engine; "
+            "import retrieval.answer.llm; "
             "bad = [m for m in ('streamlit', 'langchain_openai') if m in sys.modules]; "
             "print(bad); raise SystemExit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import SourceError
-from retrieval.load import build_paragraphs, html_to_text, is_boilerplate, read_source
+from retrieval.ingest.load import build_paragraphs, html_to_text, is_boilerplate, read_source
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
@@ -212,7 +212,7 @@ def test_markdown_without_a_heading_takes_its_first_paragraph_as_title(tmp_path)
 
 
 def test_markdown_front_matter_is_metadata_not_text(tmp_path):
-    from retrieval.load import source_metadata
+    from retrieval.ingest.load import source_metadata
 
     path = tmp_path / "post.md"
     path.write_text('---\ntitle: "Harbor notes"\ntags: [port]\n---\n# Harbor\n\nShips.\n',

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from synthetic_docs import make_docx, make_pdf, typeset
 
-from retrieval import office, pdf
 from retrieval.errors import SourceError
-from retrieval.load import load_folder, read_data, read_source, sha256_file
+from retrieval.ingest import office, pdf
+from retrieval.ingest.load import load_folder, read_data, read_source, sha256_file
 
 MEMORY_CAP_MB = 200  # peak RSS of a process that imports the loader and reads one file
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_pdf_page_numbers_survive_the_index_record():
     """paragraphs.json holds dataclasses.asdict(Paragraph) and reads back Paragraph(**r)."""
     from dataclasses import asdict
 
-    from retrieval.load import Paragraph
+    from retrieval.types import Paragraph
 
     doc = read_pdf_bytes(make_pdf(report_pages())).documents[0]
     again = [Paragraph(**asdict(p)) for p in doc.paragraphs]
@@ -168,7 +168,7 @@ def _read_in_child(path: Path) -> tuple[str, float]:
         "import resource, sys\n"
         "from pathlib import Path\n"
         "from retrieval.errors import SourceError\n"
-        "from retrieval.load import read_source\n"
+        "from retrieval.ingest.load import read_source\n"
         "try:\n"
         "    doc = read_source(Path(sys.argv[1]), 10**9).documents[0]\n"
         "    print(f'read {len(doc.paragraphs)} paragraphs')\n"
@@ -335,7 +335,7 @@ def test_folder_with_every_type_loads_each_with_its_reader(tmp_path):
 
 
 def test_source_metadata_of_pdf_and_docx(tmp_path):
-    from retrieval.load import source_metadata
+    from retrieval.ingest.load import source_metadata
 
     writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(report_pages()))))
     writer.add_metadata({"/Title": "Harbor report 2024", "/Author": "Port Authority"})

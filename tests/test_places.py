@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrieval.places import place_kind, with_countries
+from retrieval.text.places import place_kind, with_countries
 
 
 @pytest.mark.parametrize(("question", "expected"), [

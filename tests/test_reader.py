@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval import ConfigError
-from retrieval.answer import ReaderAnswerer
-from retrieval.reader import (
+from retrieval.answer.extractive import ReaderAnswerer
+from retrieval.answer.reader import (
     MANIFEST,
     MODEL_DIR,
     Blend,
@@ -189,7 +189,7 @@ def test_the_answer_follows_the_blended_score_and_keeps_the_readers_logit():
 
 
 def test_past_the_sentence_budget_the_most_similar_sentences_are_read(monkeypatch):
-    import retrieval.answer as answer_module
+    import retrieval.answer.extractive as answer_module
 
     monkeypatch.setattr(answer_module, "READER_SENTENCES", 2)
     wanted = {"It is deep.", "Brazil grows arabica."}
@@ -390,8 +390,8 @@ def test_training_and_answering_split_a_paragraph_into_the_same_sentences(words)
     """The reader is trained on ``chunk.sentence_spans`` of a SQuAD paragraph and reads the
     sentences ``rerank.passage_sentences`` gives at answer time: one paragraph, same split."""
     from retrieval import Chunk, Passage
-    from retrieval.chunk import sentence_spans
-    from retrieval.rerank import passage_sentences
+    from retrieval.answer.scorer import passage_sentences
+    from retrieval.text.sentences import sentence_spans
 
     text = " ".join(words)
     chunk = Chunk(doc="d.txt", source="d.txt", title="T", para_start=0, para_end=0, start=0,

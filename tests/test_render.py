@@ -9,7 +9,7 @@ import time
 import pytest
 from markdown_it import MarkdownIt
 
-from retrieval.render import (
+from retrieval.ui.render import (
     answer_markdown,
     deep_link,
     escape_markdown,
@@ -146,7 +146,7 @@ def test_two_quotes_of_one_passage_are_both_highlighted():
 
 
 def test_the_answer_phrase_is_bold_where_it_stands_and_stays_inert():
-    from retrieval.render import answer_markdown
+    from retrieval.ui.render import answer_markdown
 
     text = "Ships *arrive* in 23 days. [1] The port opened in 2024. [2]"
     out = answer_markdown(text, ["23 days", "opened in\n2024", "not in the answer"])
@@ -156,7 +156,7 @@ def test_the_answer_phrase_is_bold_where_it_stands_and_stays_inert():
 
 
 def test_a_phrase_is_bold_only_in_its_own_cited_sentence():
-    from retrieval.render import answer_markdown
+    from retrieval.ui.render import answer_markdown
 
     text = "Lima is north of Chancay. [1] Ships sail to Lima weekly. [2]"
     out = answer_markdown(text, ["north", "Lima"])

@@ -6,19 +6,18 @@ import numpy as np
 import pytest
 
 from retrieval import Chunk, Passage
-from retrieval.load import Paragraph
-from retrieval.rerank import (
+from retrieval.answer.scorer import (
     FEATURES,
     ArticleContext,
-    Candidate,
     Scored,
     TermWeights,
-    _typed_spans,
     candidate_features,
     is_heading,
     passage_sentences,
     promote,
 )
+from retrieval.text.question import typed_spans
+from retrieval.types import Candidate, Paragraph
 
 
 def _passage(rank: int, text: str, doc: str = "a.txt", title: str = "T", para: int = 1) -> Passage:
@@ -121,17 +120,17 @@ def test_headlines_are_not_answer_candidates():
 
 
 def test_the_day_or_year_of_a_date_is_not_a_count():
-    assert _typed_spans("On November 18, President Xi met Sheinbaum in 2024.", "number") == ()
-    assert _typed_spans("Delegates from 19 countries met on April 29, 2025.", "number") == ("19",)
+    assert typed_spans("On November 18, President Xi met Sheinbaum in 2024.", "number") == ()
+    assert typed_spans("Delegates from 19 countries met on April 29, 2025.", "number") == ("19",)
 
 
 def test_a_city_or_country_question_wants_a_city_or_country_name():
     text = "The meeting was held in the capital Almaty, after talks with Kazakhstan's president."
-    assert _typed_spans(text, "city") == ("Almaty",)
-    assert _typed_spans(text, "country") == ("Kazakhstan",)
-    assert set(_typed_spans(text, "place")) == {"Almaty", "Kazakhstan"}  # no "in Almaty" here
-    assert _typed_spans("Tourists came from the Republic of Korea.", "country") == ("Korea",)
-    assert _typed_spans("Wang Yi met Mitchell in the morning.", "city") == ()
+    assert typed_spans(text, "city") == ("Almaty",)
+    assert typed_spans(text, "country") == ("Kazakhstan",)
+    assert set(typed_spans(text, "place")) == {"Almaty", "Kazakhstan"}  # no "in Almaty" here
+    assert typed_spans("Tourists came from the Republic of Korea.", "country") == ("Korea",)
+    assert typed_spans("Wang Yi met Mitchell in the morning.", "city") == ()
 
 
 def test_a_deep_search_reranks_only_the_answer_pool(fake_engine):
@@ -162,7 +161,7 @@ def test_phrase_similarity_compares_sentences_with_what_the_question_calls_its_a
 
 
 def test_with_previous_adds_the_sentence_before_in_the_same_passage_only():
-    from retrieval.rerank import with_previous
+    from retrieval.answer.scorer import with_previous
 
     vectors = np.eye(3, dtype=np.float32)
     candidates = [Candidate(0, 0, 5, 1, "One."), Candidate(0, 6, 11, 1, "Two."),

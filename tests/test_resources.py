@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from retrieval import resources
+from retrieval.answer.scorer import FEATURES, WEIGHTS
 from retrieval.errors import RetrievalError
-from retrieval.rerank import FEATURES, WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,14 +63,14 @@ def test_every_word_list_says_what_it_is_for_and_holds_unique_words() -> None:
 
 
 def test_every_word_list_is_used_in_the_code() -> None:
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "retrieval").glob("*.py"))
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "retrieval").rglob("*.py"))
     for name in resources.load("word_lists")["lists"]:
         assert f'words("{name}")' in code, f"{name} is never read"
 
 
 def test_no_module_pastes_a_long_word_list() -> None:
     """A string literal of many lower-case words split into a list is a word list in code."""
-    for path in (ROOT / "retrieval").glob("*.py"):
+    for path in (ROOT / "retrieval").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "split" and isinstance(node.func.value, ast.Constant)

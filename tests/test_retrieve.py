@@ -7,8 +7,9 @@ import pytest
 
 from retrieval import Engine, FakeEmbedder, IndexStore, LangChainRetriever, Settings
 from retrieval.errors import QueryError, check_k
-from retrieval.index import keyword_tokens
-from retrieval.retrieve import SIGNALS, HybridRetriever, RankWeights, fuse_rrf, main_clause
+from retrieval.search.hybrid import SIGNALS, HybridRetriever, RankWeights, fuse_rrf
+from retrieval.text.question import main_clause
+from retrieval.text.tokens import keyword_tokens
 
 
 @pytest.mark.parametrize("question, clause", [
@@ -182,7 +183,7 @@ def test_query_math_runs_on_one_blas_thread_and_the_setting_is_restored(fake_eng
                                                                         monkeypatch):
     from threadpoolctl import threadpool_info
 
-    import retrieval.retrieve as retrieve
+    import retrieval.search.hybrid as retrieve
 
     def blas_threads() -> set[int]:
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
@@ -203,7 +204,7 @@ def test_query_math_runs_on_one_blas_thread_and_the_setting_is_restored(fake_eng
 
 def test_a_chunk_vector_is_the_normalised_mean_of_its_sentence_vectors(fake_engine,
                                                                        fake_embedder):
-    from retrieval.index import chunk_sentences
+    from retrieval.text.sentences import chunk_sentences
 
     snap = fake_engine.retriever.snapshot()
     sent = snap.sentences

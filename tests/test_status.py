@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import retrieval.index as ix
+import retrieval.store.index_store as ix
 from retrieval import Engine, FakeEmbedder, Settings
-from retrieval.index import MANIFEST, REBUILD_HINT
+from retrieval.store.manifest import MANIFEST, REBUILD_HINT
 
 
 def age(folder: Path, seconds: int = 3600) -> None:

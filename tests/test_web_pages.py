@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.chunk import Chunker
-from retrieval.load import html_to_text, load_folder, read_source
+from retrieval.ingest.chunk import Chunker
+from retrieval.ingest.load import html_to_text, load_folder, read_source
 
 PAGES = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "html"
 
@@ -165,7 +165,7 @@ def test_folder_of_saved_pages_ignores_their_asset_folders(tmp_path):
 
 
 def test_source_metadata_for_a_source_card(tmp_path):
-    from retrieval.load import source_metadata
+    from retrieval.ingest.load import source_metadata
 
     _, meta, _, _ = EXPECTED["theguardian.com.academics.html"]
     found = source_metadata(PAGES / "theguardian.com.academics.html")

@@ -75,7 +75,7 @@ def questions() -> list[str]:
 # ---------------------------------------------------------------------- the library
 def test_twenty_concurrent_questions_through_the_library(seed_index, monkeypatch,
                                                          record_figures):
-    import retrieval.embed as embed
+    import retrieval.embed.embedder as embed
     from retrieval import Engine, Settings
 
     loads: list[int] = []
@@ -124,7 +124,7 @@ def test_twenty_concurrent_questions_through_the_library(seed_index, monkeypatch
 # -------------------------------------------------------------------------- the app
 LAUNCHER = r'''
 import os, sys
-import retrieval.embed as embed
+import retrieval.embed.embedder as embed
 
 real = embed._load_sentence_transformer
 

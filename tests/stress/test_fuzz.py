@@ -16,15 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retrieval import QueryError, SourceError
-from retrieval.chunk import Chunker, sentence_spans
-from retrieval.load import (
+from retrieval.ingest.chunk import Chunker
+from retrieval.ingest.load import (
     SUPPORTED_SUFFIXES,
-    Document,
     build_paragraphs,
     decode,
     html_to_text,
     read_source,
 )
+from retrieval.text.sentences import sentence_spans
+from retrieval.types import Document
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -1,0 +1,1 @@
+"""Embed: the sentence-transformers model, and its int8 ONNX backend."""

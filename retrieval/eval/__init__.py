@@ -1,0 +1,1 @@
+"""Evaluation: the metrics of `eval/score.py`, and the public benchmarks' loaders (BEIR, SQuAD)."""

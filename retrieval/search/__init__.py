@@ -1,0 +1,1 @@
+"""Search: hybrid dense + keyword retrieval over an index snapshot, and its LangChain retriever."""

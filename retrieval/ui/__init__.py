@@ -1,0 +1,3 @@
+"""User interfaces other than the page: the CLI, safe rendering of document text, and Markdown
+export.
+"""

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from retrieval import Chunk, Passage, QueryError
 from retrieval.answer.extractive import is_bridge_question, prefer_typed, unmentioned_names
 from retrieval.answer.scorer import TermWeights, passage_sentences
-from retrieval.text.question import answer_phrase, core_question, question_type
+from retrieval.text.question import answer_phrase, question_type
 
 
 @pytest.fixture
@@ -72,14 +72,6 @@ def test_question_type_from_question_words(question, kind):
 ])
 def test_answer_phrase_is_what_a_what_or_which_question_calls_its_answer(question, phrase):
     assert answer_phrase(question) == phrase
-
-
-def test_core_question_drops_leading_and_trailing_context():
-    q = "According to the 2020 article on trade, how many ports does the canal serve?"
-    assert core_question(q) == "how many ports does the canal serve?"
-    q = "Which city hosted the congress, according to the article?"
-    assert core_question(q) == "Which city hosted the congress?"
-    assert core_question("In which city was it held?") == "In which city was it held?"
 
 
 def test_bridge_questions_are_recognised():

@@ -17,7 +17,7 @@ from ..resources import load as load_resource
 from ..text.lexicon import Lexicon, lexicon
 from ..text.names import names
 from ..text.places import place_kind, without_possessive
-from ..text.question import PLACE_NOUN_KINDS, core_question, question_type
+from ..text.question import PLACE_NOUN_KINDS, main_clause, question_type
 from ..text.tokens import cached_keyword_tokens
 from ..types import Answer, Candidate, Citation, Passage
 from .scorer import (
@@ -240,7 +240,7 @@ def is_bridge_question(question: str) -> bool:
     """A multi-hop question: it names its subject through another fact ("the country whose
     president…", "the company that employed…"), or asks what holds for both of two ("which
     leader met both Hun Sen and Oli"), so the answer spans two passages."""
-    core = core_question(question)
+    core = main_clause(question)
     return bool(_BRIDGE.search(core) or _BOTH_NAMED.search(core))
 
 

@@ -26,7 +26,7 @@ from ..resources import fitted_weights
 from ..text.lexicon import question_relatives
 from ..text.question import (
     answer_phrase,
-    core_question,
+    main_clause,
     question_entities,
     question_type,
     typed_spans,
@@ -125,7 +125,7 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
     """
     kind = question_type(question)
     q_tokens = {t: weights.idf(t) for t in cached_keyword_tokens(question)}
-    core = core_question(question)
+    core = main_clause(question)
     core_tokens = {t: weights.idf(t) for t in cached_keyword_tokens(core)}
     vocab = list(dict.fromkeys([*q_tokens, *core_tokens]))
 
@@ -326,7 +326,7 @@ class SentenceScorer:
         keep = sorted({i for i, v in enumerate(stored) if v is not None} | set(missing))
         candidates, rows = [candidates[i] for i in keep], rows[keep]
         known = known or {}
-        phrase, core = answer_phrase(question), core_question(question)
+        phrase, core = answer_phrase(question), main_clause(question)
         asked = [question, core, *([phrase] if phrase else [])]
         asked = list(dict.fromkeys(asked))
         unknown = [t for t in asked if t not in known]

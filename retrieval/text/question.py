@@ -102,25 +102,7 @@ def question_entities(text: str) -> set[str]:
 
 
 _QUESTION_WORDS = frozenset([*words("question_words"), *words("framing_words")])
-_LEAD = re.compile(r"^(?:according to|in|on|at|during|per|speaking|meeting|as|after|before|"
-                   r"apart from|besides|rather than|half a century ago|in (?:his|her|its|their))"
-                   r"\b[^,?]*,\s*", re.IGNORECASE)
-_TRAIL = re.compile(r",\s*(?:according to|per|as|in|at|during|when|on)\b[^,?]*(?=\?|$)",
-                    re.IGNORECASE)
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
-
-
-def core_question(question: str) -> str:
-    """The question without its leading or trailing "According to …" style context."""
-    core = question.strip()
-    for _ in range(2):
-        lead = _LEAD.match(core)
-        if lead and not _WH.search(lead.group(0)) and _WH.search(core[lead.end():]):
-            core = core[lead.end():]
-    trail = _TRAIL.search(core)
-    if trail and not _WH.search(trail.group(0)) and _WH.search(core[:trail.start()]):
-        core = core[:trail.start()] + core[trail.end():]
-    return core.strip() or question
 
 
 _FRAMING = re.compile(r"(according to|as |per |in |during |given |speaking|meeting)",

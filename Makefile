@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) wordnet ## Create .venv and install the package, its dev tools and WordNet
 
-wordnet: ## Install Debian's wordnet-base (synonyms for the sentence scorer, lexicon.py)
+wordnet: ## Install Debian's wordnet-base (synonyms for the sentence scorer, text/lexicon.py)
 	@if [ -f "$${RETRIEVAL_WORDNET_DIR:-/usr/share/wordnet}/index.noun" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \

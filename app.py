@@ -1,7 +1,7 @@
 """The chat page: ask the articles, read cited answers, open every citation in its source.
 
 A thin layer over ``retrieval.Engine``. Document text and answers are always escaped
-Markdown (``retrieval.render``), never HTML. Run with ``make run`` or
+Markdown (``retrieval.ui.render``), never HTML. Run with ``make run`` or
 ``streamlit run app.py``; settings come from ``RETRIEVAL_*`` environment variables.
 """
 

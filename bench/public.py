@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SCIFACT, SQUAD, SQUAD2_DEV, SQUAD_SPLIT, answerer_engines, percentile
-from retrieval import Engine, Settings, benchmarks
+from retrieval import Engine, Settings
+from retrieval.eval import benchmarks
 from retrieval.search.hybrid import HybridRetriever, RankWeights
 
 DEPTH = 200  # chunks fetched per query, so that recall@100 is over documents

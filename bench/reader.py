@@ -34,7 +34,8 @@ from bench.common import (
     load_scorer,
     shared_reader,
 )
-from retrieval import Settings, benchmarks
+from retrieval import Settings
+from retrieval.eval import benchmarks
 
 SEED = 13
 QUICK_DEV = 15        # dev questions in --quick (seeded sample, all kinds likely)

@@ -4,8 +4,8 @@ Called by ``scripts/train_reader.py export`` and ``… calibrate`` (``make reade
 
 - export: the last checkpoint becomes an fp32 ONNX graph (score, start and end logits), fused
   with ONNX Runtime's BERT optimizer and quantised to int8 the way the embedder is
-  (``retrieval.onnx_backend``). The int8 graph is kept only if it agrees with fp32 on the held-
-  out calibration articles' answer sentences; otherwise fp32 ships. The tokenizer is copied as
+  (``retrieval.embed.onnx_backend``). The int8 graph is kept only if it agrees with fp32 on the
+  held-out calibration articles' answer sentences; otherwise fp32 ships. The tokenizer is copied as
   plain JSON; ``reader.json`` records every file's sha256, the input layout and the training
   facts. Nothing is pickled.
 - calibrate: the abstention threshold is chosen on the SQuAD 2.0 dev `fit` articles kept out of

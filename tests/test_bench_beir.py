@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from retrieval import Engine, Settings, benchmarks
+from retrieval import Engine, Settings
 from retrieval.errors import SourceError
+from retrieval.eval import benchmarks
 
 
 def test_ndcg_perfect_and_reversed_rankings():

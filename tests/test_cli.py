@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from retrieval import Engine, FakeEmbedder, Settings, cli
+from retrieval import Engine, FakeEmbedder, Settings
+from retrieval.ui import cli
 
 
 def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""The sentence scorer and re-ranking (stage 6): features, promotion, article context."""
+"""The sentence scorer (answer/scorer.py) and re-ranking: features, promotion, article context."""
 
 from __future__ import annotations
 

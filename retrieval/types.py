@@ -1,8 +1,8 @@
 """The data types that flow between the stages: a document's paragraphs, the chunks made of
 them, the passages a search returns, the sentences the answerers read, and the cited answer.
 
-They hold data and format it (``to_dict`` writes the results format of ``eval/README.md``);
-they import nothing of the pipeline, so every stage can use them.
+They hold data and format it (``to_dict`` writes the results format of
+``../shared/eval/README.md``); they import nothing of the pipeline, so every stage can use them.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class Passage:
         return (self.chunk.para_start, self.chunk.para_end)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``passages`` entry of the results format in ``eval/README.md``."""
+        """The ``passages`` entry of the results format in ``../shared/eval/README.md``."""
         return {
             "rank": self.rank,
             "doc": self.chunk.doc,
@@ -173,7 +173,7 @@ class Citation:
         return self.passage.title
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``citations`` entry of the results format in ``eval/README.md``."""
+        """The ``citations`` entry of the results format in ``../shared/eval/README.md``."""
         return {
             "n": self.n,
             "doc": self.passage.doc,
@@ -206,7 +206,7 @@ class Answer:
     unmentioned: list[str] = field(default_factory=list)  # names of the question no article has
 
     def to_dict(self, qid: str | None = None) -> dict[str, Any]:
-        """One results line in the format of ``eval/README.md``."""
+        """One results line in the format of ``../shared/eval/README.md``."""
         row: dict[str, Any] = {} if qid is None else {"id": qid}
         row.update({
             "question": self.question,

@@ -95,16 +95,27 @@ def _imported_layers(path: Path, root: Path) -> set[str]:
     """The top-level parts of ``retrieval`` that ``path`` imports, lazily or not."""
     import ast
 
+    from retrieval import _LAZY  # public name -> the module that defines it
+
+    def first_part(names: list[str]) -> str:
+        return _LAZY.get(names[0], names[0]).split(".")[0]
+
     package = path.relative_to(root.parent).with_suffix("").parts[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = package[: len(package) - node.level + 1]
-            parts = [*base[1:], *(node.module.split(".") if node.module else [])]
-            names = [parts[0]] if parts else [alias.name for alias in node.names]
-            found.update(names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("retrieval."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                parts = [*base[1:], *(node.module.split(".") if node.module else [])]
+            elif (node.module or "").split(".")[0] == "retrieval":
+                parts = (node.module or "").split(".")[1:]
+            else:
+                continue
+            found.update([first_part(parts)] if parts
+                         else [first_part([alias.name]) for alias in node.names])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names
+                         if alias.name.startswith("retrieval."))
     return found
 
 

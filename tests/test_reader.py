@@ -387,8 +387,9 @@ def test_the_threshold_gets_the_most_questions_right():
                                  "\"Yes.\"", "3.5", "km.", "(Lima)", "and"]),
                 min_size=1, max_size=30))
 def test_training_and_answering_split_a_paragraph_into_the_same_sentences(words):
-    """The reader is trained on ``chunk.sentence_spans`` of a SQuAD paragraph and reads the
-    sentences ``rerank.passage_sentences`` gives at answer time: one paragraph, same split."""
+    """The reader is trained on ``text.sentences.sentence_spans`` of a SQuAD paragraph and reads
+    the sentences ``answer.scorer.passage_sentences`` gives at answer time: one paragraph, same
+    split."""
     from retrieval import Chunk, Passage
     from retrieval.answer.scorer import passage_sentences
     from retrieval.text.sentences import sentence_spans

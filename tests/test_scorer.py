@@ -159,7 +159,6 @@ def test_phrase_similarity_compares_sentences_with_what_the_question_calls_its_a
     assert not who.rows[:, column].any()
 
 
-
 def test_with_previous_adds_the_sentence_before_in_the_same_passage_only():
     from retrieval.answer.scorer import with_previous
 

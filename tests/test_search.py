@@ -183,20 +183,19 @@ def test_query_math_runs_on_one_blas_thread_and_the_setting_is_restored(fake_eng
                                                                         monkeypatch):
     from threadpoolctl import threadpool_info
 
-    import retrieval.search.hybrid as retrieve
 
     def blas_threads() -> set[int]:
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
     before = blas_threads()
     seen: list[set[int]] = []
-    search = retrieve.HybridRetriever.search
+    search = HybridRetriever.search
 
     def spy(self, *args, **kwargs):
         seen.append(blas_threads())
         return search(self, *args, **kwargs)
 
-    monkeypatch.setattr(retrieve.HybridRetriever, "search", spy)
+    monkeypatch.setattr(HybridRetriever, "search", spy)
     assert fake_engine.search("Who opened the port?", k=3)
     assert seen == [{1}]
     assert blas_threads() == before

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..resources import words
 from ..text.names import NOT_NAMES, name_phrases
+from ..text.places import place_kind
 from ..text.tokens import keyword_tokens
 from ..types import Answer, Chunk, Citation, Passage
 
@@ -172,8 +173,6 @@ def _swap_topic(previous: str, topic: str,
 
 
 def _could_be_person(name: str) -> bool:
-    from ..text.places import place_kind
-
     words = name.split()
     return not (any(w in NOT_NAMES for w in words) or re.search(r"\w['’]s\b", name)
                 or _DEMONYM.search(words[-1]) or place_kind(name)

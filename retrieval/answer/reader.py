@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..ingest.load import sha256_file
+from ..text.tokens import keyword_tokens
 
 MANIFEST = "reader.json"
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "reader"
@@ -245,8 +247,6 @@ class FakeReader:
         self.calls = 0
 
     def read(self, pairs: Sequence[Pair], batch_size: int = 32) -> list[Reading]:
-        from ..text.tokens import keyword_tokens
-
         self.calls += 1
         out = []
         for pair in pairs:
@@ -258,10 +258,6 @@ class FakeReader:
 
 
 def _first_new_word(sentence: str, wanted: set[str]) -> tuple[int, int]:
-    import re
-
-    from ..text.tokens import keyword_tokens
-
     for match in re.finditer(r"\w+", sentence):
         stems = keyword_tokens(match.group())
         if stems and not set(stems) & wanted:

@@ -191,7 +191,7 @@ def candidate_features(question: str, passages: Sequence[Passage], candidates: S
 
 def _synonym_shares(wanted: dict[str, float], relatives: Mapping[str, frozenset[str]],
                     sentence_tokens: Sequence[set[str]]) -> list[float]:
-    """For each sentence, the weighted share of the wanted (core question) words that it lacks
+    """For each sentence, the weighted share of the wanted (main clause) words that it lacks
     but holds a WordNet relative of: "holidaymakers" -> "tourists" (text/lexicon.py)."""
     total = sum(wanted.values())
     if not total or not relatives:
@@ -381,8 +381,8 @@ def promote(passages: Sequence[Passage], scored: Scored,
 
 def stored_sentence_vectors(snap: Any) -> Callable[[Passage, Candidate], np.ndarray | None]:
     """Look up a candidate sentence's vector among the index's sentence vectors (same model and
-    the same splitter, chunk.chunk_sentence_spans), so that answering embeds only the question;
-    None for a passage the snapshot does not hold."""
+    the same splitter, text.sentences.chunk_sentence_spans), so that answering embeds only the
+    question; None for a passage the snapshot does not hold."""
     sentences = getattr(snap, "sentences", None)
     if sentences is None or len(sentences.vectors) != len(sentences.spans):
         return lambda passage, cand: None

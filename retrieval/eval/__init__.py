@@ -1,1 +1,2 @@
-"""Evaluation: the metrics of `eval/score.py`, and the public benchmarks' loaders (BEIR, SQuAD)."""
+"""Evaluation: the metrics of `../shared/eval/score.py`, and the public benchmarks' loaders
+(BEIR, SQuAD)."""

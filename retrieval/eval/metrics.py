@@ -1,4 +1,4 @@
-"""Answer and retrieval metrics, with exactly the definitions of ``eval/score.py``.
+"""Answer and retrieval metrics, with exactly the definitions of ``../shared/eval/score.py``.
 
 ``score(questions, results)`` gives the same figures as ``python3 score.py QUESTIONS RESULTS``
 for the same files; ``tests/test_evaluate.py`` checks that against the shared scorer.
@@ -116,7 +116,7 @@ class _Tally:
 
 def score(questions: Sequence[dict], results: Sequence[dict],
           ks: Sequence[int] = KS) -> dict[str, Any]:
-    """The metrics of ``eval/score.py`` for a question set and a system's results."""
+    """The metrics of ``../shared/eval/score.py`` for a question set and a system's results."""
     by_id = {r["id"]: r for r in results}
     missing = [q["id"] for q in questions if q["id"] not in by_id]
     tally = _Tally(ks)

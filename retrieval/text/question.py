@@ -31,6 +31,7 @@ _DATE_NOUNS = words("date_nouns")
 _NUMBER_NOUNS = words("number_nouns")
 QuestionType = str  # "person" | "date" | "number" | "place" | "city" | "country" | "other"
 _AUXILIARIES = frozenset(words("auxiliaries"))
+_QUESTION_WORDS = frozenset([*words("question_words"), *words("framing_words")])
 
 
 def question_type(question: str) -> QuestionType:
@@ -101,10 +102,7 @@ def question_entities(text: str) -> set[str]:
     return {e for e in found if e.lower() not in _QUESTION_WORDS}
 
 
-_QUESTION_WORDS = frozenset([*words("question_words"), *words("framing_words")])
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.IGNORECASE)
-
-
 _FRAMING = re.compile(r"(according to|as |per |in |during |given |speaking|meeting)",
                       re.IGNORECASE)
 

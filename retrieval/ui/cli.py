@@ -273,7 +273,7 @@ def eval_(questions: Annotated[Path, typer.Argument(help="question set, e.g. "
           = None,
           k: Annotated[int, typer.Option("-k", help="passages per question")] = 10,
           index_dir: IndexDir = None) -> None:
-    """Score answers and passages with the definitions of eval/score.py; prints JSON."""
+    """Score answers and passages with the definitions of ../shared/eval/score.py; prints JSON."""
     from ..eval.metrics import read_jsonl, score
 
     rows = read_jsonl(questions)

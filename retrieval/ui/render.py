@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
+from ..text.tokens import keyword_tokens
+
 QUOTE_STYLE = "orange-background"
 TERM_STYLE = "blue-background"
 _PUNCT = frozenset(string.punctuation)
@@ -72,8 +74,6 @@ def term_spans(text: str, query: str) -> list[tuple[int, int]]:
 
     Words are found with a fixed pattern; nothing from the query becomes a regex.
     """
-    from ..text.tokens import keyword_tokens
-
     wanted = set(keyword_tokens(query))
     if not wanted:
         return []
